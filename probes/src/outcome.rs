@@ -1,0 +1,191 @@
+//! The data a probe run produces: findings with a Nagios-style [`State`] and a reason, and a
+//! typed report per kind. Front ends (metrics, `/`, `run`, `check_mailauth`) only render this.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// A Nagios state. The numeric value is the plugin exit code and the value of
+/// `mailauth_check_status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum State {
+    /// Checked, and fine.
+    Ok = 0,
+    /// Works today, but a strict receiver or tomorrow may disagree.
+    Warning = 1,
+    /// Broken for senders or receivers now.
+    Critical = 2,
+    /// We could not decide: our means of observing failed (our resolver, a DNSBL refusing us,
+    /// our config). Never reported as OK.
+    Unknown = 3,
+}
+
+impl State {
+    /// The Nagios exit code.
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+
+    /// How bad a state is, for "worst of": CRITICAL > WARNING > UNKNOWN > OK, as the
+    /// monitoring-plugins library's `max_state` orders them.
+    fn severity(self) -> u8 {
+        match self {
+            State::Ok => 0,
+            State::Unknown => 1,
+            State::Warning => 2,
+            State::Critical => 3,
+        }
+    }
+
+    /// The worse of two states.
+    pub fn worst(self, other: State) -> State {
+        if other.severity() > self.severity() {
+            other
+        } else {
+            self
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Ok => "OK",
+            State::Warning => "WARNING",
+            State::Critical => "CRITICAL",
+            State::Unknown => "UNKNOWN",
+        }
+    }
+}
+
+impl std::fmt::Display for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One individual check and its verdict.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    /// A bounded identifier, usable as a metric label: e.g. `listed:zen.spamhaus.org`.
+    pub check: String,
+    pub state: State,
+    /// One short line a person reads first.
+    pub summary: String,
+    /// More, when there is more to say (the DNSBL's TXT, the record text, ...).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl Finding {
+    pub fn new(check: impl Into<String>, state: State, summary: impl Into<String>) -> Self {
+        Finding {
+            check: check.into(),
+            state,
+            summary: summary.into(),
+            detail: None,
+        }
+    }
+
+    pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+}
+
+/// The typed, kind-specific part of an outcome: what the exporter and the plugin turn into
+/// kind-specific series and perfdata.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Report {
+    /// The run ended before the probe produced a report (deadline, setup failure).
+    None,
+    Dnsbl(crate::dnsbl::DnsblReport),
+}
+
+/// What one run of one probe against one target found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub findings: Vec<Finding>,
+    pub report: Report,
+    /// Wall time of the run.
+    #[serde(with = "duration_secs")]
+    pub duration: Duration,
+}
+
+impl Outcome {
+    pub fn new(findings: Vec<Finding>, report: Report) -> Self {
+        Outcome {
+            findings,
+            report,
+            duration: Duration::ZERO,
+        }
+    }
+
+    /// An outcome with one finding and no report, for runs that could not start or finish.
+    pub fn single(finding: Finding) -> Self {
+        Outcome::new(vec![finding], Report::None)
+    }
+
+    /// The worst state of all findings; UNKNOWN when there is none (never OK when undecided).
+    pub fn state(&self) -> State {
+        self.findings
+            .iter()
+            .map(|f| f.state)
+            .reduce(State::worst)
+            .unwrap_or(State::Unknown)
+    }
+
+    /// Findings, worst first (stable among equals).
+    pub fn findings_worst_first(&self) -> Vec<&Finding> {
+        let mut v: Vec<&Finding> = self.findings.iter().collect();
+        v.sort_by_key(|f| std::cmp::Reverse(f.state.severity()));
+        v
+    }
+
+    /// `mailauth_probe_success`: 1 when every finding is OK or WARNING.
+    pub fn success(&self) -> bool {
+        !self.findings.is_empty()
+            && self
+                .findings
+                .iter()
+                .all(|f| matches!(f.state, State::Ok | State::Warning))
+    }
+}
+
+mod duration_secs {
+    use std::time::Duration;
+
+    pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(d.as_secs_f64())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worst_orders_critical_over_warning_over_unknown_over_ok() {
+        use State::*;
+        assert_eq!(Ok.worst(Unknown), Unknown);
+        assert_eq!(Unknown.worst(Warning), Warning);
+        assert_eq!(Warning.worst(Critical), Critical);
+        assert_eq!(Critical.worst(Ok), Critical);
+    }
+
+    #[test]
+    fn empty_outcome_is_unknown_and_not_success() {
+        let o = Outcome::new(vec![], Report::None);
+        assert_eq!(o.state(), State::Unknown);
+        assert!(!o.success());
+    }
+
+    #[test]
+    fn success_means_ok_or_warning_only() {
+        let ok = Finding::new("a", State::Ok, "fine");
+        let warn = Finding::new("b", State::Warning, "meh");
+        let unk = Finding::new("c", State::Unknown, "no idea");
+        assert!(Outcome::new(vec![ok.clone(), warn.clone()], Report::None).success());
+        assert!(!Outcome::new(vec![ok, unk], Report::None).success());
+    }
+}
