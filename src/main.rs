@@ -1,1 +1,236 @@
-fn main() {}
+//! `mailauth-probe`: the daemon (`serve`), `check-config`, and `run` for a person at a
+//! terminal. `main` alone maps errors to exit codes; `anyhow` stays at this edge.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+use mailauth_probe::cli::CommonFlags;
+use mailauth_probe::config::Config;
+use mailauth_probe::daemon::App;
+use mailauth_probe::runner::Runtime;
+use mailauth_probe::state::{RunRecord, now};
+use mailauth_probe::{exporter, report};
+
+#[derive(Parser)]
+#[command(
+    name = "mailauth-probe",
+    version,
+    about = "Tells mail administrators that their mail authentication or transport security broke, before their users do"
+)]
+struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human)]
+    log_format: LogFormat,
+    /// Log level filter (e.g. info, debug, mailauth_probe=debug).
+    #[arg(long, global = true, default_value = "info")]
+    log_level: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the daemon: schedule every probe, serve /metrics, /probe and /.
+    Serve {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Listen address (overrides `exporter.listen`).
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
+    },
+    /// Validate a config file: exit 0, or print every error with line, column and key path
+    /// and exit 1.
+    CheckConfig {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Run probes once and print a report; the exit code is the worst state (Nagios codes).
+    Run {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Only these probes (repeatable); all when absent.
+        #[arg(long = "probe", value_name = "NAME")]
+        probes: Vec<String>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        #[command(flatten)]
+        common: CommonFlags,
+    },
+}
+
+fn main() -> ExitCode {
+    mailauth_probe::install_crypto_provider();
+    let cli = Cli::parse();
+    init_logging(cli.log_format, &cli.log_level);
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("mailauth-probe: cannot start the async runtime: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    match rt.block_on(run(cli.command)) {
+        Ok(code) => code,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("mailauth-probe: {e:#}");
+            ExitCode::from(3)
+        }
+    }
+}
+
+fn init_logging(format: LogFormat, level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Human => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::CheckConfig { file } => Ok(check_config(&file)),
+        Command::Serve { config, listen } => serve(&config, listen).await,
+        Command::Run {
+            config,
+            probes,
+            format,
+            common,
+        } => run_once(&config, &probes, format, &common).await,
+    }
+}
+
+fn check_config(file: &Path) -> ExitCode {
+    match Config::load(file) {
+        Ok(c) => {
+            let targets: usize = c.probes.iter().map(|p| p.targets.len()).sum();
+            println!(
+                "{}: OK ({} probe(s), {} target(s))",
+                file.display(),
+                c.probes.len(),
+                targets
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            print!("{e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn serve(path: &Path, listen: Option<std::net::SocketAddr>) -> anyhow::Result<ExitCode> {
+    let config = Config::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let listen = listen.unwrap_or(config.exporter.listen);
+    let drain = config.global.drain_timeout;
+    let app = App::start(config, path.to_path_buf())?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    tracing::info!(%listen, config = %path.display(), "serving");
+    let http_stop = tokio_util::sync::CancellationToken::new();
+    let server = tokio::spawn(exporter::serve(listener, app.clone(), http_stop.clone()));
+
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    loop {
+        tokio::select! {
+            _ = hup.recv() => reload_by_signal(&app).await,
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+        }
+    }
+    tracing::info!(drain_timeout = ?drain, "shutting down: no new runs; waiting for runs in flight");
+    app.shutdown.cancel();
+    app.tracker.close();
+    if tokio::time::timeout(drain, app.tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("runs still in flight after the drain timeout; exiting anyway");
+    }
+    http_stop.cancel();
+    server.abort();
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn reload_by_signal(app: &Arc<App>) {
+    match app.reload().await {
+        Ok(()) => tracing::info!("config reloaded on SIGHUP"),
+        Err(e) => {
+            tracing::error!(error = %e, "config reload on SIGHUP failed; the previous config stays in force")
+        }
+    }
+}
+
+async fn run_once(
+    path: &Path,
+    only: &[String],
+    format: Format,
+    common: &CommonFlags,
+) -> anyhow::Result<ExitCode> {
+    let mut config = Config::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+    common.apply(&mut config);
+    for name in only {
+        if config.probe(name).is_none() {
+            anyhow::bail!("no probe named `{name}` in {}", path.display());
+        }
+    }
+    let runtime = Runtime::new(&config)?;
+    let selected: Vec<_> = config
+        .probes
+        .iter()
+        .filter(|p| only.is_empty() || only.contains(&p.name))
+        .collect();
+    let runs = selected.iter().flat_map(|p| {
+        let runtime = &runtime;
+        p.targets.iter().map(move |t| async move {
+            let outcome = runtime.run(p, t, None).await;
+            RunRecord {
+                probe: p.name.clone(),
+                kind: p.settings.kind().to_string(),
+                target: t.clone(),
+                finished_at: now(),
+                outcome: Arc::new(outcome),
+            }
+        })
+    });
+    let records = futures_join_all(runs).await;
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&records)?),
+        Format::Text => print!(
+            "{}",
+            report::text(&records, std::io::stdout().is_terminal())
+        ),
+    }
+    Ok(ExitCode::from(report::worst(&records).code()))
+}
+
+async fn futures_join_all<F: std::future::Future>(futs: impl Iterator<Item = F>) -> Vec<F::Output> {
+    futures::future::join_all(futs).await
+}

@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2034  # the settings are used by the scripts sourcing this
 # Shared settings and helpers for contrib/lab/{up,down,selftest-dns}. Sourced, not run.
 #
 # Everything the lab creates lives under one state directory:
@@ -82,6 +82,17 @@ lab_dns_ready() {
     done
     lab_kdig +dnssec +noall +answer "$LAB_SIGNED_ZONE." DNSKEY 2>/dev/null \
         | awk '$4 == "RRSIG" { found = 1 } END { exit !found }'
+}
+
+# The served DNSKEY RRset of ZONE in zone-file format, one record per line, key
+# data joined into one token, KSKs (257) first: what hickory's
+# TrustAnchors::from_file reads.
+lab_dnskey_records() {
+    lab_kdig +noall +answer "$1" DNSKEY 2>/dev/null | awk '
+        $4 == "DNSKEY" {
+            key = ""; for (i = 8; i <= NF; i++) key = key $i
+            printf "%s %s %s DNSKEY %s %s %s %s\n", $1, $2, $3, $5, $6, $7, key
+        }' | sort -k5,5r -k8
 }
 
 # Write stdin to FILE atomically (readers never see a half-written file).

@@ -41,6 +41,8 @@ impl Deadline {
 
     /// Runs `fut` until it finishes or the deadline passes.
     pub async fn run<F: Future>(&self, fut: F) -> Result<F::Output, Elapsed> {
-        tokio::time::timeout_at(self.at, fut).await.map_err(|_| Elapsed)
+        tokio::time::timeout_at(self.at, fut)
+            .await
+            .map_err(|_| Elapsed)
     }
 }

@@ -14,7 +14,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use futures::future::join_all;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::deadline::Elapsed;
 use crate::resolver::DnsFailure;
@@ -123,8 +123,14 @@ pub fn default_zones() -> Vec<Zone> {
         .code([127, 0, 0, 6], "XBL: exploited or infected host")
         .code([127, 0, 0, 7], "XBL: exploited or infected host")
         .code([127, 0, 0, 9], "SBL DROP: hijacked network")
-        .code([127, 0, 0, 10], "PBL: ISP says this address should not send mail directly")
-        .code([127, 0, 0, 11], "PBL: Spamhaus says this address should not send mail directly");
+        .code(
+            [127, 0, 0, 10],
+            "PBL: ISP says this address should not send mail directly",
+        )
+        .code(
+            [127, 0, 0, 11],
+            "PBL: Spamhaus says this address should not send mail directly",
+        );
     let mut spamcop = Zone::new("bl.spamcop.net", ZoneKind::Ip)
         .code([127, 0, 0, 2], "SpamCop: reported as a spam source");
     spamcop.ipv6 = false;
@@ -249,8 +255,12 @@ pub fn classify(result: Result<Vec<Ipv4Addr>, DnsFailure>) -> Answer {
         o[1] == 255 && o[2] == 255
     }) {
         let why = match a.octets()[3] {
-            252 => "the list says the query named a zone that does not exist (typo in the DNSBL name)",
-            254 => "the list refuses queries through public or open resolvers (use your own resolver or a DQS key)",
+            252 => {
+                "the list says the query named a zone that does not exist (typo in the DNSBL name)"
+            }
+            254 => {
+                "the list refuses queries through public or open resolvers (use your own resolver or a DQS key)"
+            }
             255 => "the list refuses us for an excessive number of queries",
             _ => "the list refused the query",
         };
@@ -266,12 +276,16 @@ pub fn classify(result: Result<Vec<Ipv4Addr>, DnsFailure>) -> Answer {
 }
 
 /// Whether a zone passed its RFC 5782 test points; `Err` says why its answers are not believed.
-pub fn judge_test_points(listed: &Answer, unlisted: &Answer, tp: &TestPoints) -> Result<(), String> {
+pub fn judge_test_points(
+    listed: &Answer,
+    unlisted: &Answer,
+    tp: &TestPoints,
+) -> Result<(), String> {
     let unusable = |which: &str, a: &Answer| -> Option<String> {
         match a {
-            Answer::Refused(code, why) => Some(format!(
-                "test point {which} answered {code}: {why}"
-            )),
+            Answer::Refused(code, why) => {
+                Some(format!("test point {which} answered {code}: {why}"))
+            }
             Answer::Failed(f) => Some(format!("test point {which}: {f}")),
             Answer::Outside(a) => Some(format!(
                 "test point {which} answered {a}, outside 127.0.0.0/8"
@@ -296,7 +310,7 @@ pub fn judge_test_points(listed: &Answer, unlisted: &Answer, tp: &TestPoints) ->
 }
 
 /// One zone's verdict on the subject.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ZoneResult {
     pub zone: String,
     /// `Some(true)` listed, `Some(false)` not listed, `None` undecided (see `reason`).
@@ -310,7 +324,7 @@ pub struct ZoneResult {
 }
 
 /// The typed report of one dnsbl run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DnsblReport {
     pub subject: String,
     pub zones: Vec<ZoneResult>,
@@ -379,7 +393,8 @@ async fn check_zone(zone: &Zone, subject: &Subject, ctx: &ProbeContext) -> ZoneR
                 return Err("invalid test points".to_string());
             };
             let (l, u) = futures::join!(lookup(l), lookup(u));
-            judge_test_points(&l, &u, tp).map_err(|r| format!("{r}; its answers are not believed"))?;
+            judge_test_points(&l, &u, tp)
+                .map_err(|r| format!("{r}; its answers are not believed"))?;
         }
         let answer = lookup(subject.clone()).await;
         let txt = match &answer {
@@ -417,7 +432,9 @@ async fn check_zone(zone: &Zone, subject: &Subject, ctx: &ProbeContext) -> ZoneR
                 codes,
                 reason: txt,
             },
-            Answer::Refused(code, why) => undecided(format!("{} answered {code}: {why}", zone.name)),
+            Answer::Refused(code, why) => {
+                undecided(format!("{} answered {code}: {why}", zone.name))
+            }
             Answer::Outside(a) => undecided(format!(
                 "{} answered {a}, outside 127.0.0.0/8: not a listing, the zone is broken",
                 zone.name
@@ -430,7 +447,11 @@ async fn check_zone(zone: &Zone, subject: &Subject, ctx: &ProbeContext) -> ZoneR
 fn finding_for(subject: &Subject, r: &ZoneResult) -> Finding {
     let check = format!("listed:{}", r.zone);
     match r.listed {
-        Some(false) => Finding::new(check, State::Ok, format!("{subject} not listed on {}", r.zone)),
+        Some(false) => Finding::new(
+            check,
+            State::Ok,
+            format!("{subject} not listed on {}", r.zone),
+        ),
         Some(true) => {
             let codes: Vec<String> = r.codes.iter().map(|c| c.to_string()).collect();
             let mut summary = format!("{subject} listed on {} ({})", r.zone, codes.join(", "));
@@ -471,7 +492,9 @@ mod tests {
         );
         // RFC 5782 section 2.4's own example.
         assert_eq!(
-            Subject::parse("2001:db8:1:2:3:4:567:89ab").unwrap().query_label(),
+            Subject::parse("2001:db8:1:2:3:4:567:89ab")
+                .unwrap()
+                .query_label(),
             "b.a.9.8.7.6.5.0.4.0.0.0.3.0.0.0.2.0.0.0.1.0.0.0.8.b.d.0.1.0.0.2"
         );
         assert_eq!(

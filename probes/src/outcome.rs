@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// A Nagios state. The numeric value is the plugin exit code and the value of
 /// `mailauth_check_status`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum State {
     /// Checked, and fine.
@@ -29,7 +29,7 @@ impl State {
 
     /// How bad a state is, for "worst of": CRITICAL > WARNING > UNKNOWN > OK, as the
     /// monitoring-plugins library's `max_state` orders them.
-    fn severity(self) -> u8 {
+    pub fn severity(self) -> u8 {
         match self {
             State::Ok => 0,
             State::Unknown => 1,
@@ -64,7 +64,7 @@ impl std::fmt::Display for State {
 }
 
 /// One individual check and its verdict.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
     /// A bounded identifier, usable as a metric label: e.g. `listed:zen.spamhaus.org`.
     pub check: String,
@@ -72,7 +72,7 @@ pub struct Finding {
     /// One short line a person reads first.
     pub summary: String,
     /// More, when there is more to say (the DNSBL's TXT, the record text, ...).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
 }
 
@@ -94,7 +94,7 @@ impl Finding {
 
 /// The typed, kind-specific part of an outcome: what the exporter and the plugin turn into
 /// kind-specific series and perfdata.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Report {
     /// The run ended before the probe produced a report (deadline, setup failure).
@@ -103,7 +103,7 @@ pub enum Report {
 }
 
 /// What one run of one probe against one target found.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Outcome {
     pub findings: Vec<Finding>,
     pub report: Report,
@@ -157,6 +157,11 @@ mod duration_secs {
 
     pub fn serialize<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_f64(d.as_secs_f64())
+    }
+
+    pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let secs = <f64 as serde::Deserialize>::deserialize(d)?;
+        Duration::try_from_secs_f64(secs).map_err(serde::de::Error::custom)
     }
 }
 

@@ -1,1 +1,283 @@
-fn main() {}
+//! `check_mailauth`: the Nagios/Icinga plugin. Runs one probe (from flags alone or from a
+//! config) or reads a probe's last result from a running daemon (`--daemon URL`), prints one
+//! status line with perfdata (and with `-v` one line per finding), and exits 0 OK, 1 WARNING,
+//! 2 CRITICAL, 3 UNKNOWN. Bad arguments, an unreadable config, a daemon that cannot be asked,
+//! or the plugin's own `--timeout` expiring before any verdict are UNKNOWN, never OK.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use mailauth_probe::cli::{CommonFlags, adhoc_probe};
+use mailauth_probe::config::{Config, ProbeSettings};
+use mailauth_probe::nagios::range::{Range, Thresholds};
+use mailauth_probe::nagios::{self, PluginOutput};
+use mailauth_probe::runner::Runtime;
+use mailauth_probe::state::RunRecord;
+use mailauth_probes::dnsbl::{DnsblSettings, Subject, Zone, ZoneKind, default_zones};
+use mailauth_probes::{Deadline, Outcome};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "check_mailauth",
+    version,
+    about = "Nagios/Icinga plugin of mailauth-probe",
+    after_help = "Examples:\n  check_mailauth dnsbl -H 192.0.2.10 --zone zen.spamhaus.org\n  check_mailauth --config /etc/mailauth-probe/config.yaml --probe dnsbl-own\n  check_mailauth --daemon http://127.0.0.1:9725 --probe roundtrip-gmail\n\nExit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.\nThresholds (-w/-c) use the monitoring-plugins range syntax and apply to the kind's main figure\n(dnsbl: the number of listings)."
+)]
+struct Args {
+    /// Probe kind to run from flags alone (dnsbl).
+    kind: Option<String>,
+    /// Target: an IP or domain (dnsbl).
+    #[arg(short = 'H', long = "host", value_name = "TARGET")]
+    host: Option<String>,
+    /// DNSBL zone (repeatable); IP zones for an IP target, domain zones for a domain.
+    #[arg(long = "zone", value_name = "ZONE")]
+    zones: Vec<String>,
+    /// Run the probe NAME of this config.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The probe to run (with --config) or to read (with --daemon).
+    #[arg(long, value_name = "NAME")]
+    probe: Option<String>,
+    /// Read the probe's latest result from a running daemon, e.g. http://127.0.0.1:9725.
+    #[arg(long, value_name = "URL")]
+    daemon: Option<String>,
+    /// Warning range for the kind's main figure.
+    #[arg(short = 'w', long, value_name = "RANGE")]
+    warning: Option<Range>,
+    /// Critical range for the kind's main figure.
+    #[arg(short = 'c', long, value_name = "RANGE")]
+    critical: Option<Range>,
+    /// Seconds before the plugin gives up (UNKNOWN).
+    #[arg(short = 't', long, value_name = "SECONDS", default_value_t = 30.0)]
+    timeout: f64,
+    /// One line per finding after the status line.
+    #[arg(short = 'v', long, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(flatten)]
+    common: CommonFlags,
+}
+
+fn main() -> ExitCode {
+    mailauth_probe::install_crypto_provider();
+    let out = match Args::try_parse() {
+        Ok(args) => plugin(args),
+        Err(e) => match e.kind() {
+            clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                print!("{e}");
+                // monitoring-plugins convention: help and version exit UNKNOWN.
+                return ExitCode::from(3);
+            }
+            _ => nagios::unknown(&format!(
+                "bad arguments: {} (see check_mailauth --help)",
+                e.to_string()
+                    .lines()
+                    .next()
+                    .unwrap_or("invalid arguments")
+                    .trim_start_matches("error: ")
+            )),
+        },
+    };
+    println!("{}", out.text);
+    ExitCode::from(out.state.code())
+}
+
+fn plugin(args: Args) -> PluginOutput {
+    if !(args.timeout.is_finite() && args.timeout > 0.0 && args.timeout <= 3600.0) {
+        return nagios::unknown("bad arguments: --timeout must be between 0 and 3600 seconds");
+    }
+    let timeout = Duration::from_secs_f64(args.timeout);
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return nagios::unknown(&format!("cannot start the async runtime: {e}")),
+    };
+    let name = args
+        .probe
+        .clone()
+        .or_else(|| args.kind.clone())
+        .unwrap_or_else(|| "check".into());
+    let thresholds = Thresholds {
+        warning: args.warning.clone(),
+        critical: args.critical.clone(),
+    };
+    let verbose = args.verbose > 0;
+    let result =
+        rt.block_on(async { tokio::time::timeout(timeout, outcomes(&args, timeout)).await });
+    // Leave no task behind that could hold the process past its timeout.
+    rt.shutdown_background();
+    match result {
+        Err(_) => nagios::unknown(&format!(
+            "{name}: plugin timeout ({}s) expired before any verdict",
+            args.timeout
+        )),
+        Ok(Err(reason)) => nagios::unknown(&format!("{name}: {reason}")),
+        Ok(Ok(records)) => {
+            let outcomes: Vec<&Outcome> = records.iter().map(|r| r.outcome.as_ref()).collect();
+            nagios::render(&name, &outcomes, &thresholds, verbose)
+        }
+    }
+}
+
+/// The outcomes to judge, or why there are none (UNKNOWN).
+async fn outcomes(args: &Args, timeout: Duration) -> Result<Vec<RunRecord>, String> {
+    // The probe gets most of the plugin's time, so it can still report what it saw.
+    let deadline = Deadline::after(timeout.mul_f64(0.9));
+    if let Some(url) = &args.daemon {
+        let probe = args
+            .probe
+            .as_deref()
+            .ok_or("bad arguments: --daemon needs --probe NAME")?;
+        return from_daemon(url, probe, args.host.as_deref()).await;
+    }
+    let (config, targets) = if let Some(path) = &args.config {
+        let probe = args
+            .probe
+            .as_deref()
+            .ok_or("bad arguments: --config needs --probe NAME")?;
+        let mut config = Config::load(path)
+            .map_err(|e| format!("cannot use config: {}", e.to_string().replace('\n', "; ")))?;
+        args.common.apply(&mut config);
+        let p = config
+            .probe(probe)
+            .ok_or_else(|| format!("no probe named `{probe}` in {}", path.display()))?;
+        let targets = match &args.host {
+            Some(h) => vec![h.clone()],
+            None => p.targets.clone(),
+        };
+        (config, targets)
+    } else {
+        let kind = args
+            .kind
+            .as_deref()
+            .ok_or("bad arguments: give KIND -H TARGET, --config FILE --probe NAME, or --daemon URL --probe NAME")?;
+        let host = args
+            .host
+            .as_deref()
+            .ok_or("bad arguments: -H TARGET is required")?;
+        let settings = match kind {
+            "dnsbl" => dnsbl_settings(host, &args.zones)?,
+            "dns" | "transport" | "roundtrip" | "reports" => {
+                return Err(format!(
+                    "bad arguments: kind `{kind}` is not available in this version (available: dnsbl)"
+                ));
+            }
+            other => return Err(format!("bad arguments: unknown kind `{other}`")),
+        };
+        let probe = adhoc_probe(settings, host, timeout);
+        (args.common.adhoc_config(probe), vec![host.to_string()])
+    };
+    let probe = match &args.probe {
+        Some(n) => config.probe(n).cloned(),
+        None => config.probes.first().cloned(),
+    }
+    .ok_or("no probe")?;
+    let runtime = Runtime::new(&config).map_err(|e| e.to_string())?;
+    let runs = targets.iter().map(|t| {
+        let (runtime, probe) = (&runtime, &probe);
+        async move {
+            RunRecord {
+                probe: probe.name.clone(),
+                kind: probe.settings.kind().to_string(),
+                target: t.clone(),
+                finished_at: mailauth_probe::state::now(),
+                outcome: Arc::new(runtime.run(probe, t, Some(deadline)).await),
+            }
+        }
+    });
+    Ok(futures::future::join_all(runs).await)
+}
+
+fn dnsbl_settings(host: &str, zones: &[String]) -> Result<ProbeSettings, String> {
+    let subject = Subject::parse(host).map_err(|e| format!("bad arguments: {e}"))?;
+    let kind = match subject {
+        Subject::Domain(_) => ZoneKind::Domain,
+        Subject::Ip(_) => ZoneKind::Ip,
+    };
+    let zones = if zones.is_empty() {
+        default_zones()
+    } else {
+        let mut v = Vec::new();
+        for z in zones {
+            if !matches!(Subject::parse(z), Ok(Subject::Domain(_))) {
+                return Err(format!("bad arguments: `{z}` is not a zone name"));
+            }
+            v.push(Zone::new(z.clone(), kind));
+        }
+        v
+    };
+    Ok(ProbeSettings::Dnsbl(DnsblSettings { zones }))
+}
+
+/// Reads `/api/v1/results` of a running daemon over plain HTTP/1.0 (loopback or a trusted
+/// network; the daemon's answer is bounded to 16 MiB).
+async fn from_daemon(
+    url: &str,
+    probe: &str,
+    target: Option<&str>,
+) -> Result<Vec<RunRecord>, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or("--daemon: only http:// URLs are supported")?;
+    let (hostport, prefix) = match rest.find('/') {
+        Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
+        None => (rest, ""),
+    };
+    let mut path = format!("{prefix}/api/v1/results?probe={}", encode(probe));
+    if let Some(t) = target {
+        path.push_str(&format!("&target={}", encode(t)));
+    }
+    let mut stream = tokio::net::TcpStream::connect(hostport)
+        .await
+        .map_err(|e| format!("cannot reach the daemon at {hostport}: {e}"))?;
+    let req =
+        format!("GET {path} HTTP/1.0\r\nHost: {hostport}\r\nAccept: application/json\r\n\r\n");
+    stream
+        .write_all(req.as_bytes())
+        .await
+        .map_err(|e| format!("daemon: {e}"))?;
+    let mut buf = Vec::new();
+    stream
+        .take(16 << 20)
+        .read_to_end(&mut buf)
+        .await
+        .map_err(|e| format!("daemon: {e}"))?;
+    let text = String::from_utf8_lossy(&buf);
+    let (head, body) = text
+        .split_once("\r\n\r\n")
+        .ok_or("daemon: malformed HTTP answer")?;
+    let status = head.lines().next().unwrap_or_default();
+    if !status.contains(" 200") {
+        return Err(format!("daemon answered `{status}`"));
+    }
+    let records: Vec<RunRecord> =
+        serde_json::from_str(body).map_err(|e| format!("daemon: unreadable results: {e}"))?;
+    if records.is_empty() {
+        return Err(match target {
+            Some(t) => format!(
+                "the daemon has no result yet for probe `{probe}` and target `{t}` (unknown probe, or not run yet)"
+            ),
+            None => format!(
+                "the daemon has no result yet for probe `{probe}` (unknown probe, or not run yet)"
+            ),
+        });
+    }
+    Ok(records)
+}
+
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

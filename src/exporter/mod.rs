@@ -1,0 +1,251 @@
+//! The HTTP side of the daemon (hyper): `/metrics`, `/probe`, `/`, `/api/v1/results`,
+//! `/-/healthy`, `/-/ready`, `POST /-/reload`. Renders outcomes; runs probes only through the
+//! runner (for `/probe`), and only against allowed targets, so the exporter is never a scanner
+//! for strangers.
+
+pub mod metrics;
+mod pages;
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::{CONTENT_TYPE, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use mailauth_probes::Deadline;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::daemon::App;
+use crate::state::{RunRecord, now};
+
+type Resp = Response<Full<Bytes>>;
+
+/// Serves HTTP on `listener` until `shutdown` is cancelled.
+pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: CancellationToken) {
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let app = app.clone();
+        tokio::spawn(async move {
+            let svc = service_fn(move |req| {
+                let app = app.clone();
+                async move { Ok::<_, Infallible>(handle(app, req, peer).await) }
+            });
+            let conn = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(10))
+                .max_buf_size(64 * 1024)
+                .serve_connection(TokioIo::new(stream), svc);
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, %peer, "connection ended with an error");
+            }
+        });
+    }
+}
+
+fn text(status: StatusCode, body: impl Into<String>) -> Resp {
+    let mut r = Response::new(Full::new(Bytes::from(body.into())));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    r
+}
+
+fn with_type(mut r: Resp, ct: &'static str) -> Resp {
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(ct));
+    r
+}
+
+async fn handle(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> Resp {
+    let path = req.uri().path().to_string();
+    let query = parse_query(req.uri().query().unwrap_or(""));
+    match (req.method(), path.as_str()) {
+        (&Method::GET, "/metrics") => {
+            let (ok, at) = app.store.reload_status();
+            let body = metrics::encode(
+                app.store.snapshot(),
+                Some(metrics::DaemonFacts {
+                    reload_successful: ok,
+                    last_reload_success: at,
+                }),
+            );
+            with_type(text(StatusCode::OK, body), metrics::CONTENT_TYPE)
+        }
+        (&Method::GET, "/probe") => probe(&app, &req, &query, peer).await,
+        (&Method::GET, "/api/v1/results") => {
+            let probe = get(&query, "probe");
+            let target = get(&query, "target");
+            let records: Vec<RunRecord> = app
+                .store
+                .snapshot()
+                .into_iter()
+                .filter(|r| probe.is_none_or(|p| r.probe == p))
+                .filter(|r| target.is_none_or(|t| r.target == t))
+                .collect();
+            let body = serde_json::to_string(&records).unwrap_or_else(|_| "[]".into());
+            with_type(text(StatusCode::OK, body), "application/json")
+        }
+        (&Method::GET, "/") => with_type(
+            text(
+                StatusCode::OK,
+                pages::index(&app.generation().config, &app.store.snapshot()),
+            ),
+            "text/html; charset=utf-8",
+        ),
+        (&Method::GET, "/-/healthy") => text(StatusCode::OK, "Healthy.\n"),
+        (&Method::GET, "/-/ready") => text(StatusCode::OK, "Ready.\n"),
+        (&Method::POST, "/-/reload") => {
+            // Bounded body: nothing is expected, and nothing large is read.
+            let _ = Limited::new(req.into_body(), 1024).collect().await;
+            match app.reload().await {
+                Ok(()) => {
+                    tracing::info!("config reloaded by HTTP request");
+                    text(StatusCode::OK, "config reloaded\n")
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "config reload by HTTP request failed; the previous config stays in force");
+                    text(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        format!("reload failed, the previous config stays in force:\n{e}"),
+                    )
+                }
+            }
+        }
+        (_, "/-/reload") => text(StatusCode::METHOD_NOT_ALLOWED, "use POST\n"),
+        _ => text(StatusCode::NOT_FOUND, "not found\n"),
+    }
+}
+
+async fn probe(
+    app: &App,
+    req: &Request<Incoming>,
+    query: &[(String, String)],
+    peer: SocketAddr,
+) -> Resp {
+    let (Some(module), Some(target)) = (get(query, "module"), get(query, "target")) else {
+        return text(
+            StatusCode::BAD_REQUEST,
+            "usage: /probe?module=PROBE_NAME&target=TARGET\n",
+        );
+    };
+    let generation = app.generation();
+    let Some(probe) = generation.config.probe(module) else {
+        return text(
+            StatusCode::BAD_REQUEST,
+            format!("unknown module `{module}`: it must name a probe of the config\n"),
+        );
+    };
+    let target = target.trim().to_ascii_lowercase();
+    if !generation.config.allows_target(&target) {
+        tracing::warn!(%peer, module, target = %target, "refused /probe for a target outside the allow-list");
+        return text(
+            StatusCode::FORBIDDEN,
+            format!("target `{target}` is not in this exporter's allow-list\n"),
+        );
+    }
+    // As blackbox_exporter does: finish before Prometheus gives up on the scrape.
+    let deadline = req
+        .headers()
+        .get("X-Prometheus-Scrape-Timeout-Seconds")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .map(|s| Deadline::after(Duration::from_secs_f64((s - 0.5).max(0.1))));
+    let outcome = generation.runtime.run(probe, &target, deadline).await;
+    let record = RunRecord {
+        probe: probe.name.clone(),
+        kind: probe.settings.kind().to_string(),
+        target,
+        finished_at: now(),
+        outcome: Arc::new(outcome),
+    };
+    if get(query, "debug") == Some("true") {
+        let body = format!(
+            "Outcome:\n{}\n\nMetrics that would have been returned:\n{}",
+            serde_json::to_string_pretty(&record).unwrap_or_default(),
+            metrics::encode(vec![record], None)
+        );
+        return text(StatusCode::OK, body);
+    }
+    with_type(
+        text(StatusCode::OK, metrics::encode(vec![record], None)),
+        metrics::CONTENT_TYPE,
+    )
+}
+
+fn get<'a>(query: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    query
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+/// `a=b&c=d` with `+` and `%XX` decoding.
+pub fn parse_query(q: &str) -> Vec<(String, String)> {
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
+fn decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => {
+                match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
+                {
+                    Ok(v) => {
+                        out.push(v);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_decoding() {
+        let q = parse_query("module=dnsbl-own&target=2001%3Adb8%3A%3A99&x=a+b&bad=%zz&t=%4");
+        assert_eq!(get(&q, "module"), Some("dnsbl-own"));
+        assert_eq!(get(&q, "target"), Some("2001:db8::99"));
+        assert_eq!(get(&q, "x"), Some("a b"));
+        assert_eq!(get(&q, "bad"), Some("%zz"));
+        assert_eq!(get(&q, "t"), Some("%4"));
+    }
+}

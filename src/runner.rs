@@ -1,0 +1,91 @@
+//! Turns "probe P against target T" into a call of the right probe with a deadline, a resolver
+//! and the concurrency limits. The scheduler, `/probe`, `run` and `check_mailauth` all run
+//! probes through here, so a verdict means the same wherever it is read.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use mailauth_probes::resolver::{Resolver, Upstream};
+use mailauth_probes::{Deadline, Finding, Limits, Outcome, ProbeContext, State};
+use tokio::sync::Semaphore;
+
+use crate::config::{Config, Probe, ProbeSettings};
+
+/// What runs share for one config generation: the resolver, the global concurrency limit and
+/// the per-destination limits.
+pub struct Runtime {
+    /// One resolver per distinct upstream: `global.resolver` first, then probes' own.
+    resolvers: Vec<(Upstream, Arc<Resolver>)>,
+    limits: Arc<Limits>,
+    global: Arc<Semaphore>,
+}
+
+impl Runtime {
+    pub fn new(config: &Config) -> Result<Self, mailauth_probes::Error> {
+        // Each query attempt gets at most a third of the shortest probe timeout, so one silent
+        // server leaves time to try the next.
+        let shortest = config
+            .probes
+            .iter()
+            .map(|p| p.timeout)
+            .min()
+            .unwrap_or(config.global.timeout);
+        let attempt = (shortest / 3).max(std::time::Duration::from_millis(200));
+        let mut resolvers: Vec<(Upstream, Arc<Resolver>)> = Vec::new();
+        let wanted = std::iter::once(&config.global.resolver)
+            .chain(config.probes.iter().filter_map(|p| p.resolver.as_ref()));
+        for u in wanted {
+            if !resolvers.iter().any(|(x, _)| x == u) {
+                resolvers.push((u.clone(), Arc::new(Resolver::new(u, attempt)?)));
+            }
+        }
+        Ok(Runtime {
+            resolvers,
+            limits: Arc::new(Limits::new(config.global.per_destination_concurrency)),
+            global: Arc::new(Semaphore::new(config.global.concurrency)),
+        })
+    }
+
+    /// Runs `probe` against `target` once, ending by the probe's timeout (or `deadline` when
+    /// given and earlier) whatever the peers do.
+    pub async fn run(&self, probe: &Probe, target: &str, deadline: Option<Deadline>) -> Outcome {
+        let started = Instant::now();
+        let own = Deadline::after(probe.timeout);
+        let deadline = match deadline {
+            Some(d) if d.instant() < own.instant() => d,
+            _ => own,
+        };
+        let upstream = probe.resolver.as_ref();
+        let resolver = self
+            .resolvers
+            .iter()
+            .find(|(u, _)| Some(u) == upstream)
+            .unwrap_or(&self.resolvers[0])
+            .1
+            .clone();
+        let ctx = ProbeContext {
+            resolver,
+            deadline,
+            limits: self.limits.clone(),
+        };
+        let work = async {
+            let _permit = self.global.acquire().await.expect("never closed");
+            match &probe.settings {
+                ProbeSettings::Dnsbl(s) => mailauth_probes::dnsbl::probe(s, target, &ctx).await,
+            }
+        };
+        let mut outcome = match deadline.run(work).await {
+            Ok(o) => o,
+            Err(_) => Outcome::single(Finding::new(
+                "deadline",
+                State::Unknown,
+                format!(
+                    "the probe did not finish within its timeout ({})",
+                    humantime::format_duration(probe.timeout)
+                ),
+            )),
+        };
+        outcome.duration = started.elapsed();
+        outcome
+    }
+}
