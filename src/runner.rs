@@ -22,22 +22,24 @@ pub struct Runtime {
 
 impl Runtime {
     pub fn new(config: &Config) -> Result<Self, mailauth_probes::Error> {
-        // Each query attempt gets at most a third of the shortest probe timeout, so one silent
-        // server leaves time to try the next.
-        let shortest = config
-            .probes
-            .iter()
-            .map(|p| p.timeout)
-            .min()
-            .unwrap_or(config.global.timeout);
-        let attempt = (shortest / 3).max(std::time::Duration::from_millis(200));
         let mut resolvers: Vec<(Upstream, Arc<Resolver>)> = Vec::new();
         let wanted = std::iter::once(&config.global.resolver)
             .chain(config.probes.iter().filter_map(|p| p.resolver.as_ref()));
         for u in wanted {
-            if !resolvers.iter().any(|(x, _)| x == u) {
-                resolvers.push((u.clone(), Arc::new(Resolver::new(u, attempt)?)));
+            if resolvers.iter().any(|(x, _)| x == u) {
+                continue;
             }
+            // Each query attempt gets a third of the shortest timeout of the probes using this
+            // resolver, so one silent server leaves time to try the next.
+            let shortest = config
+                .probes
+                .iter()
+                .filter(|p| p.resolver.as_ref().unwrap_or(&config.global.resolver) == u)
+                .map(|p| p.timeout)
+                .min()
+                .unwrap_or(config.global.timeout);
+            let attempt = (shortest / 3).max(std::time::Duration::from_millis(200));
+            resolvers.push((u.clone(), Arc::new(Resolver::new(u, attempt)?)));
         }
         Ok(Runtime {
             resolvers,

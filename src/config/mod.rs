@@ -143,13 +143,8 @@ impl Config {
     /// directory).
     pub fn from_str(text: &str, path: &Path) -> Result<Config, ConfigErrors> {
         let mut diags = Vec::new();
-        let config = match yaml::parse(text) {
-            Ok(root) => build(&root, path, &mut diags),
-            Err(d) => {
-                diags.extend(d);
-                None
-            }
-        };
+        let config =
+            yaml::parse_collect(text, &mut diags).and_then(|root| build(&root, path, &mut diags));
         match config {
             Some(c) if diags.is_empty() => Ok(c),
             _ => Err(ConfigErrors {

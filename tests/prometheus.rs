@@ -1,0 +1,154 @@
+//! A real Prometheus (Debian `prometheus`, on loopback) scrapes `mailauth-probe serve` against
+//! the lab: the target is up with no scrape error, and every metric of docs/metrics.md that the
+//! lab config exercises is there, checked through Prometheus' HTTP API. This is the proof that
+//! the OpenMetrics we write is read by the server (promtool 2.42 cannot check it).
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+
+struct Prometheus {
+    child: std::process::Child,
+    addr: std::net::SocketAddr,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn prometheus(scrape_config: &str) -> Prometheus {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_temp(dir.path(), "prometheus.yml", scrape_config);
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let child = Command::new("prometheus")
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+        .arg(format!("--web.listen-address={addr}"))
+        .arg("--log.level=warn")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("prometheus.log")).unwrap())
+        .spawn()
+        .expect("start prometheus (Debian package `prometheus`)");
+    let p = Prometheus {
+        child,
+        addr,
+        _dir: dir,
+    };
+    let start = Instant::now();
+    while get_ok(p.addr, "/-/ready").is_none() {
+        assert!(start.elapsed() < Duration::from_secs(30), "prometheus not ready");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    p
+}
+
+fn get_ok(addr: std::net::SocketAddr, path: &str) -> Option<String> {
+    std::net::TcpStream::connect(addr).ok()?;
+    let (code, body) = get(addr, path);
+    (code == 200).then_some(body)
+}
+
+fn api(p: &Prometheus, path: &str) -> serde_json::Value {
+    let body = get_ok(p.addr, path).unwrap_or_else(|| panic!("GET {path} failed"));
+    serde_json::from_str(&body).unwrap()
+}
+
+fn query(p: &Prometheus, q: &str) -> Vec<serde_json::Value> {
+    let enc: String = q
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let v = api(p, &format!("/api/v1/query?query={enc}"));
+    assert_eq!(v["status"], "success", "{q}: {v}");
+    v["data"]["result"].as_array().cloned().unwrap_or_default()
+}
+
+/// Metric names of docs/metrics.md produced by the given kinds.
+fn documented(kinds: &[&str]) -> Vec<String> {
+    let doc = std::fs::read_to_string(root().join("docs/metrics.md")).unwrap();
+    doc.lines()
+        .filter(|l| l.starts_with("| `mailauth_"))
+        .filter_map(|l| {
+            let cols: Vec<&str> = l.split('|').map(str::trim).collect();
+            let name = cols.get(1)?.trim_matches('`').to_string();
+            let kind = *cols.get(4)?;
+            kinds.contains(&kind).then_some(name)
+        })
+        .collect()
+}
+
+#[test]
+fn prometheus_scrapes_metrics_and_probe_endpoints() {
+    lab();
+    let config = std::fs::read_to_string(root().join("contrib/lab/config.yaml"))
+        .unwrap()
+        .replace("interval: 30s", "interval: 2s")
+        .replace("timeout: 10s", "timeout: 2s");
+    let d = Daemon::start(&config);
+    let scrape = format!(
+        "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n\
+         scrape_configs:\n\
+         \x20 - job_name: mailauth\n    static_configs:\n      - targets: ['{addr}']\n\
+         \x20 - job_name: mailauth_probe\n    metrics_path: /probe\n    params:\n      module: [dnsbl-own]\n\
+         \x20   static_configs:\n      - targets: ['192.0.2.99', 'spammer.test']\n\
+         \x20   relabel_configs:\n\
+         \x20     - source_labels: [__address__]\n        target_label: __param_target\n\
+         \x20     - source_labels: [__param_target]\n        target_label: instance\n\
+         \x20     - target_label: __address__\n        replacement: '{addr}'\n",
+        addr = d.addr
+    );
+    let p = prometheus(&scrape);
+
+    // Every target up, with no scrape error.
+    let start = Instant::now();
+    loop {
+        let v = api(&p, "/api/v1/targets");
+        let targets = v["data"]["activeTargets"].as_array().cloned().unwrap_or_default();
+        let up = targets.len() == 3
+            && targets
+                .iter()
+                .all(|t| t["health"] == "up" && t["lastError"] == "");
+        if up {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "targets not all up: {}",
+            serde_json::to_string_pretty(&targets).unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+
+    // Every documented metric of the kinds the lab config runs, from the scheduled endpoint.
+    let names = documented(&["all", "daemon", "dnsbl"]);
+    assert!(names.len() >= 8, "{names:?}");
+    let start = Instant::now();
+    let mut missing: Vec<String> = names.clone();
+    while !missing.is_empty() && start.elapsed() < Duration::from_secs(30) {
+        missing.retain(|n| query(&p, &format!("{n}{{job=\"mailauth\"}}")).is_empty());
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(missing.is_empty(), "not scraped by Prometheus: {missing:?}");
+
+    // Values as Prometheus stored them.
+    let listed = query(
+        &p,
+        "mailauth_dnsbl_listed{job=\"mailauth\",ip_or_domain=\"2001:db8::99\",zone=\"dnsbl.test\"}",
+    );
+    assert_eq!(listed[0]["value"][1], "1", "{listed:?}");
+    // The /probe job: multi-target pattern, one live run per scrape.
+    let probed = query(&p, "mailauth_dnsbl_listed{job=\"mailauth_probe\"}");
+    assert_eq!(probed.len(), 2, "{probed:?}");
+    assert!(probed.iter().all(|s| s["value"][1] == "1"), "{probed:?}");
+}
