@@ -10,9 +10,16 @@ use common::*;
 fn check_config_accepts_the_example() {
     let out = run(
         "mailauth-probe",
-        &["check-config", root().join("config.example.yaml").to_str().unwrap()],
+        &[
+            "check-config",
+            root().join("config.example.yaml").to_str().unwrap(),
+        ],
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
 }
 
 #[test]
@@ -41,7 +48,7 @@ fn check_config_names_every_error_with_line_and_column() {
 #[test]
 fn check_mailauth_bad_arguments_are_unknown() {
     for args in [
-        vec!["dnsbl"],                                  // no -H
+        vec!["dnsbl"],                                 // no -H
         vec!["smtp", "-H", "192.0.2.1"],               // no such kind
         vec!["dnsbl", "-H", "192.0.2.1", "-w", "5:1"], // bad range
         vec!["--no-such-flag"],
@@ -51,7 +58,10 @@ fn check_mailauth_bad_arguments_are_unknown() {
         let out = run("check_mailauth", &args);
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert_eq!(out.status.code(), Some(3), "{args:?}: {stdout}");
-        assert!(stdout.starts_with("MAILAUTH UNKNOWN - "), "{args:?}: {stdout}");
+        assert!(
+            stdout.starts_with("MAILAUTH UNKNOWN - "),
+            "{args:?}: {stdout}"
+        );
         assert_eq!(stdout.trim_end().lines().count(), 1, "{args:?}: {stdout}");
     }
 }
@@ -102,7 +112,10 @@ fn check_mailauth_dnsbl_clean_listed_refused() {
 
     let (code, out) = plugin(&["dnsbl", "-H", "192.0.2.99", "--zone", "dnsbl.test"]);
     assert_eq!(code, 2, "{out}");
-    assert!(out.starts_with("MAILAUTH CRITICAL - dnsbl: 192.0.2.99 listed on dnsbl.test"), "{out}");
+    assert!(
+        out.starts_with("MAILAUTH CRITICAL - dnsbl: 192.0.2.99 listed on dnsbl.test"),
+        "{out}"
+    );
     assert!(out.contains("'listings'=1;;;0"), "{out}");
 
     let (code, out) = plugin(&["dnsbl", "-H", "2001:db8::99", "--zone", "dnsbl.test"]);
@@ -117,14 +130,27 @@ fn check_mailauth_dnsbl_clean_listed_refused() {
     assert!(out.contains("127.255.255.254"), "{out}");
 
     // A list that lists everybody is not believed: UNKNOWN, and no listing counted.
-    let (code, out) = plugin(&["dnsbl", "-H", "192.0.2.10", "--zone", "everything.test", "-v"]);
+    let (code, out) = plugin(&[
+        "dnsbl",
+        "-H",
+        "192.0.2.10",
+        "--zone",
+        "everything.test",
+        "-v",
+    ]);
     assert_eq!(code, 3, "{out}");
     assert!(out.contains("'listings'=0"), "{out}");
     assert!(out.contains("lists everything"), "{out}");
 
     // -w/-c on the number of listings.
     let (code, out) = plugin(&[
-        "dnsbl", "-H", "192.0.2.10", "--zone", "dnsbl.test", "-w", "~:-1",
+        "dnsbl",
+        "-H",
+        "192.0.2.10",
+        "--zone",
+        "dnsbl.test",
+        "-w",
+        "~:-1",
     ]);
     assert_eq!(code, 1, "{out}");
 }

@@ -27,7 +27,9 @@ fn status(probe: &str, target: &str, check: &str) -> String {
 fn last_run(m: &str, probe: &str, target: &str) -> Option<f64> {
     sample(
         m,
-        &format!("mailauth_probe_last_run_timestamp_seconds{{probe=\"{probe}\",target=\"{target}\"}}"),
+        &format!(
+            "mailauth_probe_last_run_timestamp_seconds{{probe=\"{probe}\",target=\"{target}\"}}"
+        ),
     )
 }
 
@@ -73,18 +75,27 @@ fn dnsbl_listings_refusals_and_broken_lists_over_http() {
         );
     }
     assert_eq!(
-        sample(&m, "mailauth_probe_success{probe=\"dnsbl-own\",target=\"192.0.2.99\"}"),
+        sample(
+            &m,
+            "mailauth_probe_success{probe=\"dnsbl-own\",target=\"192.0.2.99\"}"
+        ),
         Some(0.0)
     );
     assert_eq!(
-        sample(&m, "mailauth_probe_success{probe=\"dnsbl-own\",target=\"192.0.2.10\"}"),
+        sample(
+            &m,
+            "mailauth_probe_success{probe=\"dnsbl-own\",target=\"192.0.2.10\"}"
+        ),
         Some(1.0)
     );
 
     // The refusing zone and the broken ones: state 3, never a listing.
     for z in ["everything.test", "refusing.test", "outside.test"] {
         assert_eq!(
-            sample(&m, &status("dnsbl-broken-lists", "192.0.2.10", &format!("listed:{z}"))),
+            sample(
+                &m,
+                &status("dnsbl-broken-lists", "192.0.2.10", &format!("listed:{z}"))
+            ),
             Some(3.0),
             "{z}"
         );
@@ -96,8 +107,14 @@ fn dnsbl_listings_refusals_and_broken_lists_over_http() {
     assert!(page.contains("127.255.255.254"), "{page}");
     assert!(page.contains("lists everything"), "{page}");
     let (_, api) = get(d.addr, "/api/v1/results?probe=dnsbl-broken-lists");
-    assert!(api.contains("refuses queries through public or open resolvers"), "{api}");
-    assert_eq!(sample(&m, "mailauth_config_last_reload_successful"), Some(1.0));
+    assert!(
+        api.contains("refuses queries through public or open resolvers"),
+        "{api}"
+    );
+    assert_eq!(
+        sample(&m, "mailauth_config_last_reload_successful"),
+        Some(1.0)
+    );
     assert!(m.contains("mailauth_build_info{version=\""), "{m}");
 
     // check_mailauth --daemon: the same verdicts from the running daemon.
@@ -117,7 +134,10 @@ fn dnsbl_listings_refusals_and_broken_lists_over_http() {
         assert_eq!(out.status.code(), Some(code), "{args:?}: {stdout}");
         assert!(stdout.contains(" | 'listings'="), "{stdout}");
     }
-    let out = run("check_mailauth", &["--daemon", &url, "--probe", "no-such-probe"]);
+    let out = run(
+        "check_mailauth",
+        &["--daemon", &url, "--probe", "no-such-probe"],
+    );
     assert_eq!(out.status.code(), Some(3));
 }
 
@@ -127,7 +147,11 @@ fn probe_endpoint_runs_live_for_allowed_targets_only() {
     let d = Daemon::start(&lab_config());
     let (code, body) = get(d.addr, "/probe?module=dnsbl-own&target=192.0.2.99");
     assert_eq!(code, 200, "{body}");
-    assert_eq!(sample(&body, &listed("192.0.2.99", "dnsbl.test")), Some(1.0), "{body}");
+    assert_eq!(
+        sample(&body, &listed("192.0.2.99", "dnsbl.test")),
+        Some(1.0),
+        "{body}"
+    );
     assert!(body.contains("mailauth_probe_success{probe=\"dnsbl-own\",target=\"192.0.2.99\"} 0"));
     // Only this run's series.
     assert!(!body.contains("192.0.2.10"), "{body}");
@@ -136,7 +160,10 @@ fn probe_endpoint_runs_live_for_allowed_targets_only() {
     // A domain of the config (IPv6 is encoded in the query string).
     let (code, body) = get(d.addr, "/probe?module=dnsbl-own&target=2001%3Adb8%3A%3A99");
     assert_eq!(code, 200, "{body}");
-    assert_eq!(sample(&body, &listed("2001:db8::99", "dnsbl.test")), Some(1.0));
+    assert_eq!(
+        sample(&body, &listed("2001:db8::99", "dnsbl.test")),
+        Some(1.0)
+    );
 
     // Not in the allow-list: 403, and a log line.
     let (code, _) = get(d.addr, "/probe?module=dnsbl-own&target=203.0.113.5");
@@ -150,7 +177,10 @@ fn probe_endpoint_runs_live_for_allowed_targets_only() {
     assert_eq!(get(d.addr, "/probe?module=nope&target=192.0.2.99").0, 400);
     assert_eq!(get(d.addr, "/probe").0, 400);
     // debug=true shows the outcome too.
-    let (code, body) = get(d.addr, "/probe?module=dnsbl-own&target=192.0.2.99&debug=true");
+    let (code, body) = get(
+        d.addr,
+        "/probe?module=dnsbl-own&target=192.0.2.99&debug=true",
+    );
     assert_eq!(code, 200);
     assert!(body.contains("\"findings\""), "{body}");
 }
@@ -186,7 +216,10 @@ fn reload_bad_keeps_old_good_drops_removed_series() {
     let (code, body) = http("POST", d.addr, "/-/reload");
     assert_eq!(code, 200, "{body}");
     let m = d.metrics();
-    assert_eq!(sample(&m, "mailauth_config_last_reload_successful"), Some(1.0));
+    assert_eq!(
+        sample(&m, "mailauth_config_last_reload_successful"),
+        Some(1.0)
+    );
     assert!(!m.contains("dnsbl-broken-lists"), "{m}");
     // Kept probes keep their series.
     assert!(last_run(&m, "dnsbl-own", "192.0.2.99").is_some());
@@ -227,7 +260,10 @@ fn sigterm_with_a_probe_in_flight_exits_within_the_drain_bound() {
     }
     let took = start.elapsed();
     // It waited for the run in flight (the drain bound), and not much longer.
-    assert!(took >= Duration::from_millis(1800), "exited after {took:?}: did not drain");
+    assert!(
+        took >= Duration::from_millis(1800),
+        "exited after {took:?}: did not drain"
+    );
     assert!(took < Duration::from_secs(3), "exited after {took:?}");
     assert!(d.log_text().contains("drain timeout"), "{}", d.log_text());
 }
@@ -249,6 +285,12 @@ fn a_hung_probe_does_not_delay_another_probes_schedule() {
     let m = d.metrics();
     let later = last_run(&m, "healthy", "192.0.2.99").unwrap();
     // Runs every second while the hung probe's runs are all still in flight.
-    assert!(later - first >= 2.5, "healthy ran at {first} then only at {later}");
-    assert!(last_run(&m, "hung", "192.0.2.10").is_none(), "the hung probe finished?\n{m}");
+    assert!(
+        later - first >= 2.5,
+        "healthy ran at {first} then only at {later}"
+    );
+    assert!(
+        last_run(&m, "hung", "192.0.2.10").is_none(),
+        "the hung probe finished?\n{m}"
+    );
 }

@@ -29,7 +29,10 @@ fn prometheus(scrape_config: &str) -> Prometheus {
     let addr: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
     let child = Command::new("prometheus")
         .arg(format!("--config.file={}", config.display()))
-        .arg(format!("--storage.tsdb.path={}", dir.path().join("data").display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("data").display()
+        ))
         .arg(format!("--web.listen-address={addr}"))
         .arg("--log.level=warn")
         .stdin(Stdio::null())
@@ -44,7 +47,10 @@ fn prometheus(scrape_config: &str) -> Prometheus {
     };
     let start = Instant::now();
     while get_ok(p.addr, "/-/ready").is_none() {
-        assert!(start.elapsed() < Duration::from_secs(30), "prometheus not ready");
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "prometheus not ready"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     p
@@ -114,7 +120,10 @@ fn prometheus_scrapes_metrics_and_probe_endpoints() {
     let start = Instant::now();
     loop {
         let v = api(&p, "/api/v1/targets");
-        let targets = v["data"]["activeTargets"].as_array().cloned().unwrap_or_default();
+        let targets = v["data"]["activeTargets"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         let up = targets.len() == 3
             && targets
                 .iter()
