@@ -73,6 +73,19 @@ impl CommonFlags {
     }
 }
 
+/// dns settings from `--selector` and `--ip` flags (`lint`, `check_mailauth dns`).
+pub fn dns_settings(selectors: &[String], ips: &[std::net::IpAddr]) -> ProbeSettings {
+    let base = mailauth_probes::dns::DnsSettings {
+        selectors: selectors.to_vec(),
+        sending_ips: ips.to_vec(),
+        ..Default::default()
+    };
+    ProbeSettings::Dns(crate::config::DnsProbe {
+        base,
+        per_domain: Default::default(),
+    })
+}
+
 /// A probe from flags: `name` is the kind, one target.
 pub fn adhoc_probe(settings: ProbeSettings, target: &str, timeout: Duration) -> Probe {
     Probe {

@@ -72,6 +72,24 @@ enum Command {
         #[command(flatten)]
         common: CommonFlags,
     },
+    /// DNS posture of one domain, with no config file: every finding with its severity, the
+    /// record text and the place of the fault in it. The exit code is the worst state.
+    Lint {
+        domain: String,
+        /// A DKIM selector to check (repeatable).
+        #[arg(long = "selector", value_name = "S")]
+        selectors: Vec<String>,
+        /// A sending IP: SPF must pass for it and its PTR must confirm (repeatable).
+        #[arg(long = "ip", value_name = "IP")]
+        ips: Vec<std::net::IpAddr>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Seconds the whole lint may take.
+        #[arg(long, default_value_t = 30)]
+        timeout: u64,
+        #[command(flatten)]
+        common: CommonFlags,
+    },
 }
 
 fn main() -> ExitCode {
@@ -120,6 +138,14 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             format,
             common,
         } => run_once(&config, &probes, format, &common).await,
+        Command::Lint {
+            domain,
+            selectors,
+            ips,
+            format,
+            timeout,
+            common,
+        } => lint(&domain, &selectors, &ips, format, timeout, &common).await,
     }
 }
 
@@ -229,6 +255,37 @@ async fn run_once(
         ),
     }
     Ok(ExitCode::from(report::worst(&records).code()))
+}
+
+async fn lint(
+    domain: &str,
+    selectors: &[String],
+    ips: &[std::net::IpAddr],
+    format: Format,
+    timeout: u64,
+    common: &CommonFlags,
+) -> anyhow::Result<ExitCode> {
+    let settings = mailauth_probe::cli::dns_settings(selectors, ips);
+    let probe = mailauth_probe::cli::adhoc_probe(
+        settings,
+        domain,
+        std::time::Duration::from_secs(timeout.max(1)),
+    );
+    let config = common.adhoc_config(probe);
+    let runtime = Runtime::new(&config)?;
+    let outcome = runtime.run(&config.probes[0], domain, None).await;
+    let record = RunRecord {
+        probe: "lint".into(),
+        kind: "dns".into(),
+        target: domain.to_string(),
+        finished_at: now(),
+        outcome: Arc::new(outcome),
+    };
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&record)?),
+        Format::Text => print!("{}", report::lint(&record, std::io::stdout().is_terminal())),
+    }
+    Ok(ExitCode::from(record.outcome.state().code()))
 }
 
 async fn futures_join_all<F: std::future::Future>(futs: impl Iterator<Item = F>) -> Vec<F::Output> {

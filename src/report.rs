@@ -35,8 +35,71 @@ pub fn text(records: &[RunRecord], colour: bool) -> String {
         );
         for f in r.outcome.findings_worst_first() {
             let _ = writeln!(out, "    {} {}", paint(f.state, colour), f.summary);
+            if let Some(loc) = &f.location {
+                let _ = writeln!(
+                    out,
+                    "             {} (column {}):",
+                    loc.record,
+                    loc.column()
+                );
+                for line in loc.underlined().lines() {
+                    let _ = writeln!(out, "               {line}");
+                }
+            }
             if let Some(d) = &f.detail {
                 let _ = writeln!(out, "             {d}");
+            }
+        }
+    }
+    out
+}
+
+/// `lint`: findings grouped by standard (the check's prefix), the worst group first, each
+/// group worst first, every fault with its record text underlined.
+pub fn lint(r: &RunRecord, colour: bool) -> String {
+    let mut groups: Vec<(String, Vec<&mailauth_probes::Finding>)> = Vec::new();
+    for f in r.outcome.findings_worst_first() {
+        let g = f.check.split(':').next().unwrap_or("").to_string();
+        match groups.iter_mut().find(|(n, _)| *n == g) {
+            Some((_, v)) => v.push(f),
+            None => groups.push((g, vec![f])),
+        }
+    }
+    let worst = |v: &Vec<&mailauth_probes::Finding>| {
+        v.iter().map(|f| f.state.severity()).max().unwrap_or(0)
+    };
+    groups.sort_by_key(|(_, v)| std::cmp::Reverse(worst(v)));
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} {}  [{:.2} s]",
+        paint(r.outcome.state(), colour),
+        r.target,
+        r.outcome.duration.as_secs_f64()
+    );
+    for (name, findings) in groups {
+        let title = match name.as_str() {
+            "spf" => "SPF",
+            "dmarc" => "DMARC",
+            "dkim" => "DKIM",
+            "mx" => "MX",
+            "ptr" | "helo" => "Reverse DNS and HELO",
+            "mta-sts" => "MTA-STS",
+            "tlsrpt" => "TLS-RPT",
+            "ns" => "Nameservers",
+            other => other,
+        };
+        let _ = writeln!(out, "\n{title}");
+        for f in findings {
+            let _ = writeln!(out, "  {} {}", paint(f.state, colour), f.summary);
+            if let Some(loc) = &f.location {
+                let _ = writeln!(out, "           {} (column {}):", loc.record, loc.column());
+                for line in loc.underlined().lines() {
+                    let _ = writeln!(out, "             {line}");
+                }
+            }
+            if let Some(d) = &f.detail {
+                let _ = writeln!(out, "           fix: {d}");
             }
         }
     }

@@ -74,6 +74,9 @@ impl Runtime {
             let _permit = self.global.acquire().await.expect("never closed");
             match &probe.settings {
                 ProbeSettings::Dnsbl(s) => mailauth_probes::dnsbl::probe(s, target, &ctx).await,
+                ProbeSettings::Dns(p) => {
+                    mailauth_probes::dns::probe(p.for_target(target), target, &ctx).await
+                }
             }
         };
         let mut outcome = match deadline.run(work).await {

@@ -16,6 +16,7 @@
 //! - [`dnsbl`]: listing of the operator's own IPs and domains on DNS block lists.
 
 pub mod deadline;
+pub mod dns;
 pub mod dnsbl;
 pub mod limits;
 pub mod outcome;
@@ -25,7 +26,7 @@ use std::sync::Arc;
 
 pub use deadline::Deadline;
 pub use limits::Limits;
-pub use outcome::{Finding, Outcome, Report, State};
+pub use outcome::{Finding, Location, Outcome, Report, State};
 pub use resolver::Resolver;
 
 /// Everything a probe run may use to reach the network.

@@ -71,9 +71,49 @@ pub struct Finding {
     pub state: State,
     /// One short line a person reads first.
     pub summary: String,
-    /// More, when there is more to say (the DNSBL's TXT, the record text, ...).
+    /// More, when there is more to say (the DNSBL's TXT, what to change, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<String>,
+    /// Where in a record the fault is, for findings about a record's text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<Location>,
+}
+
+/// A fault's place in a record: the record text and the byte range of the fault.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Location {
+    /// Where the record lives, e.g. `TXT lab.test`.
+    pub record: String,
+    pub text: String,
+    pub start: usize,
+    pub end: usize,
+}
+
+impl Location {
+    /// The record text with the fault underlined on the next line (columns by character).
+    pub fn underlined(&self) -> String {
+        let start = self
+            .text
+            .get(..self.start)
+            .map(|s| s.chars().count())
+            .unwrap_or(0);
+        let len = self
+            .text
+            .get(self.start..self.end)
+            .map(|s| s.chars().count())
+            .unwrap_or(0)
+            .max(1);
+        format!("{}\n{}{}", self.text, " ".repeat(start), "^".repeat(len))
+    }
+
+    /// 1-based column of the fault's start.
+    pub fn column(&self) -> usize {
+        self.text
+            .get(..self.start)
+            .map(|s| s.chars().count())
+            .unwrap_or(0)
+            + 1
+    }
 }
 
 impl Finding {
@@ -83,7 +123,13 @@ impl Finding {
             state,
             summary: summary.into(),
             detail: None,
+            location: None,
         }
+    }
+
+    pub fn at(mut self, location: Location) -> Self {
+        self.location = Some(location);
+        self
     }
 
     pub fn with_detail(mut self, detail: impl Into<String>) -> Self {
@@ -100,6 +146,7 @@ pub enum Report {
     /// The run ended before the probe produced a report (deadline, setup failure).
     None,
     Dnsbl(crate::dnsbl::DnsblReport),
+    Dns(crate::dns::DnsReport),
 }
 
 /// What one run of one probe against one target found.

@@ -3,7 +3,7 @@
 //! resolver), with errors that say what happened: NXDOMAIN, NODATA, SERVFAIL, REFUSED, timeout.
 //! A DNSBL, a DNS posture check and a sender's resolver all need those told apart.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use hickory_resolver::TokioResolver;
@@ -88,6 +88,9 @@ pub enum Upstream {
 
 pub struct Resolver {
     inner: TokioResolver,
+    /// The servers asked, for raw queries that must bypass the resolver's special cases.
+    servers: Vec<SocketAddr>,
+    attempt_timeout: Duration,
 }
 
 impl std::fmt::Debug for Resolver {
@@ -127,25 +130,146 @@ impl Resolver {
         opts.timeout = attempt_timeout;
         opts.attempts = 1;
         opts.ndots = 0;
+        let servers: Vec<SocketAddr> = config
+            .name_servers()
+            .iter()
+            .map(|ns| {
+                let port = ns.connections.first().map(|c| c.port).unwrap_or(53);
+                SocketAddr::new(ns.ip, port)
+            })
+            .collect();
         let inner = TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
             .with_options(opts)
             .build()
             .map_err(|e| Error::Resolver(e.to_string()))?;
-        Ok(Resolver { inner })
+        Ok(Resolver {
+            inner,
+            servers,
+            attempt_timeout,
+        })
+    }
+
+    /// The hickory resolver itself, for libraries that take one (mail-auth's SPF evaluation).
+    pub fn hickory(&self) -> &TokioResolver {
+        &self.inner
+    }
+
+    /// Every answer record of type `rtype` for `name`, mapped by `pick`; NODATA when the
+    /// answer holds none (e.g. only a CNAME).
+    async fn records<T>(
+        &self,
+        name: &str,
+        rtype: RecordType,
+        pick: impl Fn(&RData) -> Option<T>,
+    ) -> Result<Vec<T>, DnsFailure> {
+        let lookup = self
+            .inner
+            .lookup(absolute(name)?, rtype)
+            .await
+            .map_err(DnsFailure::from)?;
+        let v: Vec<T> = lookup
+            .answers()
+            .iter()
+            .filter_map(|r| pick(&r.data))
+            .collect();
+        if v.is_empty() {
+            Err(DnsFailure::NoData)
+        } else {
+            Ok(v)
+        }
     }
 
     /// IPv4 addresses of `name` (an absolute name; a trailing dot is added).
     pub async fn ipv4(&self, name: &str) -> Result<Vec<Ipv4Addr>, DnsFailure> {
-        let lookup = self
-            .inner
-            .lookup(absolute(name)?, RecordType::A)
-            .await
-            .map_err(DnsFailure::from)?;
-        let v: Vec<Ipv4Addr> = lookup
-            .answers()
+        self.records(name, RecordType::A, |d| match d {
+            RData::A(a) => Some(a.0),
+            _ => None,
+        })
+        .await
+    }
+
+    /// IPv6 addresses of `name`.
+    pub async fn ipv6(&self, name: &str) -> Result<Vec<Ipv6Addr>, DnsFailure> {
+        self.records(name, RecordType::AAAA, |d| match d {
+            RData::AAAA(a) => Some(a.0),
+            _ => None,
+        })
+        .await
+    }
+
+    /// TXT records of `name`, each as its character-strings (not joined: SPF lint needs to
+    /// see where a record was split).
+    pub async fn txt_strings(&self, name: &str) -> Result<Vec<Vec<String>>, DnsFailure> {
+        self.records(name, RecordType::TXT, |d| match d {
+            RData::TXT(t) => Some(
+                t.txt_data
+                    .iter()
+                    .map(|s| String::from_utf8_lossy(s).into_owned())
+                    .collect(),
+            ),
+            _ => None,
+        })
+        .await
+    }
+
+    /// TXT strings of `name`, each record's character-strings joined (RFC 7208 3.3).
+    pub async fn txt(&self, name: &str) -> Result<Vec<String>, DnsFailure> {
+        Ok(self
+            .txt_strings(name)
+            .await?
+            .into_iter()
+            .map(|parts| parts.concat())
+            .collect())
+    }
+
+    /// MX records of `name` as (preference, exchange without the trailing dot).
+    pub async fn mx(&self, name: &str) -> Result<Vec<(u16, String)>, DnsFailure> {
+        self.records(name, RecordType::MX, |d| match d {
+            RData::MX(m) => Some((m.preference, relative(&m.exchange.to_ascii()))),
+            _ => None,
+        })
+        .await
+    }
+
+    /// NS names of `name`.
+    pub async fn ns(&self, name: &str) -> Result<Vec<String>, DnsFailure> {
+        self.records(name, RecordType::NS, |d| match d {
+            RData::NS(n) => Some(relative(&n.0.to_ascii())),
+            _ => None,
+        })
+        .await
+    }
+
+    /// The SOA serial of `name`.
+    pub async fn soa_serial(&self, name: &str) -> Result<u32, DnsFailure> {
+        self.records(name, RecordType::SOA, |d| match d {
+            RData::SOA(s) => Some(s.serial),
+            _ => None,
+        })
+        .await
+        .map(|v| v[0])
+    }
+
+    /// CNAME target of `name`, when the name is an alias.
+    pub async fn cname(&self, name: &str) -> Result<Vec<String>, DnsFailure> {
+        self.records(name, RecordType::CNAME, |d| match d {
+            RData::CNAME(c) => Some(relative(&c.0.to_ascii())),
+            _ => None,
+        })
+        .await
+    }
+
+    /// PTR names of an address. Asked with a plain query to the configured servers: hickory's
+    /// resolver answers `localhost` itself for every 127.0.0.0/8 and ::1 PTR (RFC 6761), which
+    /// would hide the real records of a loopback lab.
+    pub async fn ptr(&self, ip: IpAddr) -> Result<Vec<String>, DnsFailure> {
+        let name = hickory_resolver::proto::rr::Name::from(ip);
+        let v: Vec<String> = self
+            .raw(name, RecordType::PTR)
+            .await?
             .iter()
-            .filter_map(|r| match &r.data {
-                RData::A(a) => Some(a.0),
+            .filter_map(|d| match d {
+                RData::PTR(p) => Some(relative(&p.0.to_ascii())),
                 _ => None,
             })
             .collect();
@@ -154,44 +278,77 @@ impl Resolver {
         } else {
             Ok(v)
         }
+    }
+
+    /// One plain query (UDP, no cache, no special cases) to each configured server in turn
+    /// until one answers.
+    pub async fn raw(
+        &self,
+        name: hickory_resolver::proto::rr::Name,
+        rtype: RecordType,
+    ) -> Result<Vec<RData>, DnsFailure> {
+        use hickory_resolver::net::client::{Client, ClientHandle};
+        use hickory_resolver::net::udp::UdpClientStream;
+        use hickory_resolver::proto::rr::DNSClass;
+        let mut last = DnsFailure::Other("no server configured".into());
+        for server in &self.servers {
+            let stream = UdpClientStream::builder(*server, TokioRuntimeProvider::default())
+                .with_timeout(Some(self.attempt_timeout))
+                .build();
+            let (mut client, bg) = Client::<TokioRuntimeProvider>::from_sender(stream);
+            let task = tokio::spawn(bg);
+            let answer = client.query(name.clone(), DNSClass::IN, rtype).await;
+            task.abort();
+            match answer {
+                Ok(resp) => {
+                    let code = resp.response_code;
+                    if code == ResponseCode::NXDomain {
+                        return Err(DnsFailure::NxDomain);
+                    }
+                    if code == ResponseCode::ServFail {
+                        last = DnsFailure::ServFail;
+                        continue;
+                    }
+                    if code == ResponseCode::Refused {
+                        last = DnsFailure::Refused;
+                        continue;
+                    }
+                    let v: Vec<RData> = resp
+                        .answers
+                        .iter()
+                        .filter(|r| r.record_type() == rtype)
+                        .map(|r| r.data.clone())
+                        .collect();
+                    return if v.is_empty() {
+                        Err(DnsFailure::NoData)
+                    } else {
+                        Ok(v)
+                    };
+                }
+                Err(e) => last = DnsFailure::from(e),
+            }
+        }
+        Err(last)
     }
 
     /// IPv4 and IPv6 addresses of `name`.
     pub async fn ips(&self, name: &str) -> Result<Vec<IpAddr>, DnsFailure> {
-        let lookup = self
-            .inner
-            .lookup_ip(absolute(name)?)
-            .await
-            .map_err(DnsFailure::from)?;
-        Ok(lookup.iter().collect())
-    }
-
-    /// TXT strings of `name`, each record's character-strings joined.
-    pub async fn txt(&self, name: &str) -> Result<Vec<String>, DnsFailure> {
-        let lookup = self
-            .inner
-            .lookup(absolute(name)?, RecordType::TXT)
-            .await
-            .map_err(DnsFailure::from)?;
-        let v: Vec<String> = lookup
-            .answers()
-            .iter()
-            .filter_map(|r| match &r.data {
-                RData::TXT(t) => Some(
-                    t.txt_data
-                        .iter()
-                        .map(|s| String::from_utf8_lossy(s).into_owned())
-                        .collect::<String>(),
-                ),
-                _ => None,
-            })
-            .collect();
-        if v.is_empty() {
-            Err(DnsFailure::NoData)
-        } else {
-            Ok(v)
+        let (v4, v6) = futures::join!(self.ipv4(name), self.ipv6(name));
+        match (v4, v6) {
+            (Err(a), Err(b)) => Err(if a.is_negative_answer() { b } else { a }),
+            (v4, v6) => Ok(v4
+                .unwrap_or_default()
+                .into_iter()
+                .map(IpAddr::V4)
+                .chain(v6.unwrap_or_default().into_iter().map(IpAddr::V6))
+                .collect()),
         }
     }
+}
+
+/// A name without its trailing dot, lower-cased.
+fn relative(name: &str) -> String {
+    name.trim_end_matches('.').to_ascii_lowercase()
 }
 
 fn absolute(name: &str) -> Result<String, DnsFailure> {

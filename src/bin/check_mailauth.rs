@@ -24,10 +24,10 @@ use mailauth_probes::{Deadline, Outcome};
     name = "check_mailauth",
     version,
     about = "Nagios/Icinga plugin of mailauth-probe",
-    after_help = "Examples:\n  check_mailauth dnsbl -H 192.0.2.10 --zone zen.spamhaus.org\n  check_mailauth --config /etc/mailauth-probe/config.yaml --probe dnsbl-own\n  check_mailauth --daemon http://127.0.0.1:9725 --probe roundtrip-gmail\n\nExit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.\nThresholds (-w/-c) use the monitoring-plugins range syntax and apply to the kind's main figure\n(dnsbl: the number of listings)."
+    after_help = "Examples:\n  check_mailauth dnsbl -H 192.0.2.10 --zone zen.spamhaus.org\n  check_mailauth --config /etc/mailauth-probe/config.yaml --probe dnsbl-own\n  check_mailauth --daemon http://127.0.0.1:9725 --probe roundtrip-gmail\n\nExit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.\nThresholds (-w/-c) use the monitoring-plugins range syntax and apply to the kind's main figure\n(dnsbl: the number of listings; dns: days until the earliest RRSIG expiry)."
 )]
 struct Args {
-    /// Probe kind to run from flags alone (dnsbl).
+    /// Probe kind to run from flags alone (dnsbl, dns).
     kind: Option<String>,
     /// Target: an IP or domain (dnsbl).
     #[arg(short = 'H', long = "host", value_name = "TARGET")]
@@ -35,6 +35,12 @@ struct Args {
     /// DNSBL zone (repeatable); IP zones for an IP target, domain zones for a domain.
     #[arg(long = "zone", value_name = "ZONE")]
     zones: Vec<String>,
+    /// dns: a DKIM selector that must publish a usable key (repeatable).
+    #[arg(long = "selector", value_name = "S")]
+    selectors: Vec<String>,
+    /// dns: a sending IP that SPF must pass and PTR must confirm (repeatable).
+    #[arg(long = "ip", value_name = "IP")]
+    ips: Vec<std::net::IpAddr>,
     /// Run the probe NAME of this config.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -162,9 +168,10 @@ async fn outcomes(args: &Args, timeout: Duration) -> Result<Vec<RunRecord>, Stri
             .ok_or("bad arguments: -H TARGET is required")?;
         let settings = match kind {
             "dnsbl" => dnsbl_settings(host, &args.zones)?,
-            "dns" | "transport" | "roundtrip" | "reports" => {
+            "dns" => mailauth_probe::cli::dns_settings(&args.selectors, &args.ips),
+            "transport" | "roundtrip" | "reports" => {
                 return Err(format!(
-                    "bad arguments: kind `{kind}` is not available in this version (available: dnsbl)"
+                    "bad arguments: kind `{kind}` is not available in this version (available: dnsbl, dns)"
                 ));
             }
             other => return Err(format!("bad arguments: unknown kind `{other}`")),

@@ -208,7 +208,7 @@ pub(super) fn load(
     ok.then_some((ProbeSettings::Dnsbl(DnsblSettings { zones }), targets))
 }
 
-fn seq_item<'a>(node: &'a Node, key: &str, i: usize) -> &'a Node {
+pub(super) fn seq_item<'a>(node: &'a Node, key: &str, i: usize) -> &'a Node {
     let n = node.get(key).unwrap_or(node);
     n.as_seq().and_then(|s| s.get(i)).unwrap_or(n)
 }

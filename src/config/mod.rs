@@ -6,7 +6,10 @@
 //! Each probe kind has its own settings section (`dnsbl.rs`, ...): adding a kind adds a file
 //! here and one arm in [`load_probe_settings`].
 
+mod dns;
 mod dnsbl;
+
+pub use dns::DnsProbe;
 pub mod raw;
 pub mod yaml;
 
@@ -108,12 +111,14 @@ pub struct Probe {
 #[derive(Debug, Clone)]
 pub enum ProbeSettings {
     Dnsbl(DnsblSettings),
+    Dns(dns::DnsProbe),
 }
 
 impl ProbeSettings {
     pub fn kind(&self) -> &'static str {
         match self {
             ProbeSettings::Dnsbl(_) => "dnsbl",
+            ProbeSettings::Dns(_) => "dns",
         }
     }
 }
@@ -524,12 +529,13 @@ fn build_probe(
         .to_string();
     let settings = match kind.as_str() {
         "dnsbl" => dnsbl::load(node, path, domains, ctx),
+        "dns" => dns::load(node, path, domains, ctx),
         "" => None, // the missing field is reported by the common part
         k if KINDS.contains(&k) => {
             ctx.error(
                 kind_node.unwrap_or(node),
                 &format!("{path}.kind"),
-                format!("kind `{k}` is not available in this version (available: dnsbl)"),
+                format!("kind `{k}` is not available in this version (available: dnsbl, dns)"),
             );
             None
         }

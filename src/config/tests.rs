@@ -203,7 +203,9 @@ probes:
       - zone: other.test
 ";
     let c = Config::from_str(text, &dir.path().join("config.yaml")).unwrap();
-    let ProbeSettings::Dnsbl(s) = &c.probes[0].settings;
+    let ProbeSettings::Dnsbl(s) = &c.probes[0].settings else {
+        panic!("not a dnsbl probe")
+    };
     assert_eq!(s.zones[0].dqs_key.as_deref(), Some("s3cretkey"));
     assert_eq!(s.zones[1].dqs_key, None);
     // The key never shows in the config's Debug output either way it is printed.

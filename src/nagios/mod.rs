@@ -3,6 +3,7 @@
 //! findings and the `-w`/`-c` thresholds applied to each kind's main figure (its mapping is
 //! in the kind's file: `dnsbl.rs`, ...).
 
+mod dns;
 mod dnsbl;
 pub mod perfdata;
 pub mod range;
@@ -25,6 +26,9 @@ fn figures(outcomes: &[&Outcome]) -> (Option<Perfdata>, Vec<Perfdata>) {
     let reports: Vec<&Report> = outcomes.iter().map(|o| &o.report).collect();
     if reports.iter().any(|r| matches!(r, Report::Dnsbl(_))) {
         return dnsbl::figures(&reports);
+    }
+    if reports.iter().any(|r| matches!(r, Report::Dns(_))) {
+        return dns::figures(&reports);
     }
     (None, vec![])
 }

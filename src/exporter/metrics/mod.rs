@@ -5,6 +5,7 @@
 //! prometheus-client writes OpenMetrics and appends the unit suffix itself: names here are
 //! base names.
 
+mod dns;
 mod dnsbl;
 
 use std::collections::BTreeMap;
@@ -133,6 +134,7 @@ impl Collector for Snapshot {
             status,
         )?;
         dnsbl::encode(recs, &mut enc, self)?;
+        dns::encode(recs, &mut enc, self)?;
         if let Some(d) = &self.daemon {
             gauges(
                 &mut enc,

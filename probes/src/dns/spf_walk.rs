@@ -1,0 +1,179 @@
+//! Follows an SPF record's includes and redirects the way `check_host()` would, without an
+//! IP: counts the DNS-querying terms (the limit is 10, RFC 7208 4.6.4) and the void lookups
+//! (the limit is 2), finds include loops, includes without an SPF record, and faults inside
+//! included records.
+
+use super::spf::{Mechanism, SpfRecord, is_spf};
+use super::{failure_state, failure_text, location};
+use crate::resolver::{DnsFailure, Resolver};
+use crate::{Finding, State};
+
+pub struct Walk {
+    pub lookups: u32,
+    pub voids: u32,
+    pub findings: Vec<Finding>,
+}
+
+/// Records deeper than this are not followed (a loop or an absurd chain).
+const MAX_DEPTH: usize = 10;
+
+pub async fn walk(domain: &str, record: &SpfRecord, r: &Resolver) -> Walk {
+    let mut w = Walk {
+        lookups: 0,
+        voids: 0,
+        findings: vec![],
+    };
+    // (domain, record, chain of domains that led here)
+    let mut queue: Vec<(String, SpfRecord, Vec<String>)> =
+        vec![(domain.to_string(), record.clone(), vec![domain.to_string()])];
+    while let Some((dom, rec, chain)) = queue.pop() {
+        let mut targets: Vec<(String, bool)> = vec![]; // (domain, is_redirect)
+        for (_, m) in rec.mechanisms() {
+            if m.queries_dns() {
+                w.lookups += 1;
+            }
+            match m {
+                Mechanism::Include(d) => targets.push((d.clone(), false)),
+                Mechanism::A {
+                    domain: Some(d), ..
+                }
+                | Mechanism::Exists(d)
+                    if !d.contains('%') && void(r, d, false).await =>
+                {
+                    w.voids += 1;
+                }
+                Mechanism::Mx { domain, .. } => {
+                    let d = domain.clone().unwrap_or_else(|| dom.clone());
+                    if d.contains('%') {
+                        continue;
+                    }
+                    match r.mx(&d).await {
+                        Ok(v) if v.len() > 10 => w.findings.push(Finding::new(
+                            "spf:lookups",
+                            State::Critical,
+                            format!("`mx` of {d} has {} MX hosts: more than 10 is a permerror (RFC 7208 4.6.4)", v.len()),
+                        )),
+                        Ok(_) => {}
+                        Err(f) if f.is_negative_answer() => w.voids += 1,
+                        Err(_) => {}
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let Some(d) = rec.redirect() {
+            w.lookups += 1;
+            if !rec.mechanisms().any(|(_, m)| *m == Mechanism::All) {
+                targets.push((d.to_string(), true));
+            }
+        }
+        for (target, is_redirect) in targets {
+            let target = target.trim_end_matches('.').to_ascii_lowercase();
+            let how = if is_redirect { "redirect=" } else { "include:" };
+            if target.contains('%') {
+                continue; // macros depend on the sender; not followed statically
+            }
+            if chain.contains(&target) {
+                w.findings.push(Finding::new(
+                    "spf:include",
+                    State::Critical,
+                    format!(
+                        "SPF loop: {} → {how}{target}: receivers answer permerror",
+                        chain.join(" → ")
+                    ),
+                ));
+                continue;
+            }
+            if chain.len() >= MAX_DEPTH {
+                w.findings.push(Finding::new(
+                    "spf:include",
+                    State::Critical,
+                    format!("SPF chain deeper than {MAX_DEPTH}: {}", chain.join(" → ")),
+                ));
+                continue;
+            }
+            let records = match r.txt_strings(&target).await {
+                Ok(v) => v
+                    .into_iter()
+                    .map(|p| p.concat())
+                    .filter(|t| is_spf(t))
+                    .collect::<Vec<_>>(),
+                Err(DnsFailure::NxDomain | DnsFailure::NoData) => {
+                    w.voids += 1;
+                    vec![]
+                }
+                Err(f) => {
+                    w.findings.push(Finding::new(
+                        "spf:include",
+                        failure_state(&f),
+                        format!("{how}{target} (from {dom}): {}", failure_text(&f)),
+                    ));
+                    continue;
+                }
+            };
+            match records.len() {
+                1 => {
+                    let inc = SpfRecord::parse(&records[0]);
+                    for i in inc.issues.iter().filter(|i| i.state == State::Critical) {
+                        w.findings.push(
+                            Finding::new(
+                                "spf:include",
+                                i.state,
+                                format!("SPF of {how}{target}: {}", i.message),
+                            )
+                            .at(location(
+                                format!("TXT {target}"),
+                                &inc.text,
+                                i.start,
+                                i.end,
+                            )),
+                        );
+                    }
+                    let mut next = chain.clone();
+                    next.push(target.clone());
+                    queue.push((target, inc, next));
+                }
+                n => w.findings.push(Finding::new(
+                    "spf:include",
+                    State::Critical,
+                    format!(
+                        "{how}{target} (from {dom}) has {}: receivers answer permerror",
+                        if n == 0 {
+                            "no SPF record".to_string()
+                        } else {
+                            format!("{n} SPF records")
+                        }
+                    ),
+                )),
+            }
+        }
+    }
+    let (state, note) = match w.lookups {
+        0..=8 => (State::Ok, String::new()),
+        9 | 10 => (State::Warning, ": close to the limit of 10".to_string()),
+        _ => (
+            State::Critical,
+            ": over the limit of 10, receivers answer permerror (RFC 7208 4.6.4)".to_string(),
+        ),
+    };
+    w.findings.push(Finding::new(
+        "spf:lookups",
+        state,
+        format!("SPF needs {} DNS lookups{note}", w.lookups),
+    ));
+    w.findings.push(Finding::new(
+        "spf:void",
+        if w.voids > 2 { State::Critical } else { State::Ok },
+        if w.voids > 2 {
+            format!("SPF causes {} void lookups (names that do not exist): over 2, receivers answer permerror (RFC 7208 4.6.4)", w.voids)
+        } else {
+            format!("SPF causes {} void lookups", w.voids)
+        },
+    ));
+    w
+}
+
+/// Whether `name` has no address (NXDOMAIN or NODATA), as an `a:` or `exists:` target.
+async fn void(r: &Resolver, name: &str, _mx: bool) -> bool {
+    matches!(r.ips(name).await, Err(f) if f.is_negative_answer())
+}
