@@ -28,8 +28,8 @@ fn parse_resolver(s: &str) -> Result<SocketAddr, String> {
 }
 
 impl CommonFlags {
-    /// Applies the flags over a loaded config.
-    pub fn apply(&self, config: &mut Config) {
+    /// Applies the flags over a loaded config; fails when a file they name cannot be read.
+    pub fn apply(&self, config: &mut Config) -> Result<(), String> {
         if !self.resolvers.is_empty() {
             let u = Upstream::Servers(self.resolvers.clone());
             config.global.resolver = u;
@@ -44,10 +44,11 @@ impl CommonFlags {
         if let Some(p) = &self.ca_file {
             config.global.ca_file = Some(p.clone());
         }
+        config.load_trust_anchor()
     }
 
     /// A config holding one probe built from flags alone (`check_mailauth KIND -H TARGET`).
-    pub fn adhoc_config(&self, probe: Probe) -> Config {
+    pub fn adhoc_config(&self, probe: Probe) -> Result<Config, String> {
         let mut c = Config {
             file: PathBuf::from("(command line)"),
             global: Global {
@@ -68,8 +69,8 @@ impl CommonFlags {
             domains: Default::default(),
             probes: vec![probe],
         };
-        self.apply(&mut c);
-        c
+        self.apply(&mut c)?;
+        Ok(c)
     }
 }
 

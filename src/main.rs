@@ -117,7 +117,14 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(format: LogFormat, level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(level)
+    // hickory logs every DNSSEC and network hiccup it meets at WARN/ERROR; what matters of
+    // them reaches the user as findings. Silence it unless the filter names it.
+    let level = if level.contains("hickory") {
+        level.to_string()
+    } else {
+        format!("{level},hickory_net=off,hickory_proto=off,hickory_resolver=off")
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(&level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -221,7 +228,7 @@ async fn run_once(
     common: &CommonFlags,
 ) -> anyhow::Result<ExitCode> {
     let mut config = Config::load(path).map_err(|e| anyhow::anyhow!("{e}"))?;
-    common.apply(&mut config);
+    common.apply(&mut config).map_err(|e| anyhow::anyhow!(e))?;
     for name in only {
         if config.probe(name).is_none() {
             anyhow::bail!("no probe named `{name}` in {}", path.display());
@@ -271,7 +278,7 @@ async fn lint(
         domain,
         std::time::Duration::from_secs(timeout.max(1)),
     );
-    let config = common.adhoc_config(probe);
+    let config = common.adhoc_config(probe).map_err(|e| anyhow::anyhow!(e))?;
     let runtime = Runtime::new(&config)?;
     let outcome = runtime.run(&config.probes[0], domain, None).await;
     let record = RunRecord {

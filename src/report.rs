@@ -87,6 +87,7 @@ pub fn lint(r: &RunRecord, colour: bool) -> String {
             "mta-sts" => "MTA-STS",
             "tlsrpt" => "TLS-RPT",
             "ns" => "Nameservers",
+            "dnssec" => "DNSSEC",
             other => other,
         };
         let _ = writeln!(out, "\n{title}");

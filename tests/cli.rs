@@ -23,6 +23,23 @@ fn check_config_accepts_the_example() {
 }
 
 #[test]
+fn check_config_accepts_the_lab_config() {
+    lab();
+    let out = run(
+        "mailauth-probe",
+        &[
+            "check-config",
+            root().join("contrib/lab/config.yaml").to_str().unwrap(),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
 fn check_config_names_every_error_with_line_and_column() {
     let dir = tempfile::tempdir().unwrap();
     let f = write_temp(

@@ -17,7 +17,10 @@ fn lint(domain: &str, extra: &[&str]) -> (i32, serde_json::Value) {
 }
 
 fn findings(v: &serde_json::Value) -> Vec<serde_json::Value> {
-    v["outcome"]["findings"].as_array().cloned().unwrap_or_default()
+    v["outcome"]["findings"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
 }
 
 fn states(v: &serde_json::Value, prefix: &str) -> Vec<String> {
@@ -30,7 +33,19 @@ fn states(v: &serde_json::Value, prefix: &str) -> Vec<String> {
 
 #[test]
 fn healthy_lab_domain_is_ok() {
-    let (code, v) = lint("lab.test", &["--selector", "s1", "--ip", "127.0.1.26"]);
+    lab();
+    let anchor = lab_anchor_ds();
+    let (code, v) = lint(
+        "lab.test",
+        &[
+            "--selector",
+            "s1",
+            "--ip",
+            "127.0.1.26",
+            "--trust-anchor",
+            &anchor,
+        ],
+    );
     let bad: Vec<_> = findings(&v)
         .into_iter()
         .filter(|f| f["state"] != "OK")
@@ -38,13 +53,66 @@ fn healthy_lab_domain_is_ok() {
     assert!(bad.is_empty(), "{bad:#?}");
     assert_eq!(code, 0);
     for prefix in [
-        "spf:record", "spf:syntax", "spf:pass:127.0.1.26", "dmarc:policy", "dkim:s1", "mx:record",
-        "ptr:127.0.1.26", "mta-sts:record", "tlsrpt:record", "ns:ns1.lab.test", "ns:ns2.lab.test",
+        "spf:record",
+        "spf:syntax",
+        "spf:pass:127.0.1.26",
+        "dmarc:policy",
+        "dkim:s1",
+        "mx:record",
+        "ptr:127.0.1.26",
+        "mta-sts:record",
+        "tlsrpt:record",
+        "ns:ns1.lab.test",
+        "ns:ns2.lab.test",
+        "dnssec:signed",
+        "dnssec:validation",
+        "dnssec:rrsig",
     ] {
-        assert_eq!(states(&v, prefix).first().map(String::as_str), Some("OK"), "{prefix}");
+        assert_eq!(
+            states(&v, prefix).first().map(String::as_str),
+            Some("OK"),
+            "{prefix}"
+        );
     }
     assert_eq!(v["outcome"]["report"]["dmarc_policy"], "reject");
     assert_eq!(v["outcome"]["report"]["dkim_key_bits"][0][1], 2048);
+    // DNSSEC validated from the lab's anchor, and the earliest RRSIG expiry exported.
+    assert_eq!(v["outcome"]["report"]["dnssec_validated"], true);
+    let expiry = v["outcome"]["report"]["rrsig_expiry"].as_u64().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(
+        expiry > now + 86400 && expiry < now + 40 * 86400,
+        "{expiry} vs {now}"
+    );
+}
+
+#[test]
+fn dnssec_anchors_as_dnskey_work_and_a_wrong_anchor_is_ours_to_fix() {
+    lab();
+    let dnskey = lab_dir()
+        .join("anchors/lab.test.dnskey")
+        .display()
+        .to_string();
+    let (_, v) = lint("lab.test", &["--trust-anchor", &dnskey]);
+    assert_eq!(states(&v, "dnssec:validation"), vec!["OK"], "{v:#}");
+    // A DS that matches no key: UNKNOWN (our configuration), never OK.
+    let dir = tempfile::tempdir().unwrap();
+    let ds = std::fs::read_to_string(lab_anchor_ds()).unwrap();
+    let first = ds.lines().next().unwrap();
+    let mut fields: Vec<&str> = first.split_whitespace().collect();
+    let zeros = "0".repeat(fields.last().unwrap().len());
+    *fields.last_mut().unwrap() = &zeros;
+    let bad = write_temp(dir.path(), "bad.ds", &fields.join(" "));
+    let (code, v) = lint("lab.test", &["--trust-anchor", bad.to_str().unwrap()]);
+    assert_eq!(states(&v, "dnssec:validation"), vec!["UNKNOWN"], "{v:#}");
+    assert_eq!(code, 3);
+    // An unsigned zone is fine and says so.
+    let (_, v) = lint("flaky.test", &["--trust-anchor", &lab_anchor_ds()]);
+    assert_eq!(states(&v, "dnssec:signed"), vec!["OK"]);
+    assert_eq!(v["outcome"]["report"]["dnssec_signed"], false);
 }
 
 #[test]
@@ -55,10 +123,19 @@ fn ipv4_typo_is_critical_with_term_and_position() {
         .into_iter()
         .find(|f| f["check"] == "spf:syntax" && f["state"] == "CRITICAL")
         .expect("a CRITICAL spf:syntax finding");
-    assert!(f["summary"].as_str().unwrap().contains("unknown mechanism `ipv4`"), "{f}");
+    assert!(
+        f["summary"]
+            .as_str()
+            .unwrap()
+            .contains("unknown mechanism `ipv4`"),
+        "{f}"
+    );
     let loc = &f["location"];
     assert_eq!(loc["text"], "v=spf1 ipv4:127.0.1.26 -all");
-    assert_eq!((loc["start"].as_u64(), loc["end"].as_u64()), (Some(7), Some(11)));
+    assert_eq!(
+        (loc["start"].as_u64(), loc["end"].as_u64()),
+        (Some(7), Some(11))
+    );
     // mail-auth alone would say fail; we say why strict receivers reject.
     assert_eq!(states(&v, "spf:pass:127.0.1.26"), vec!["CRITICAL"]);
 
@@ -91,12 +168,25 @@ fn failing_nameservers_are_reported_while_records_still_check_out() {
     assert_eq!(by("127.0.1.53")["state"], "OK");
     let fail = by("127.0.3.53");
     assert_eq!(fail["state"], "WARNING");
-    assert!(fail["summary"].as_str().unwrap().contains("SERVFAIL"), "{fail}");
+    assert!(
+        fail["summary"].as_str().unwrap().contains("SERVFAIL"),
+        "{fail}"
+    );
     let silent = by("127.0.4.53");
     assert_eq!(silent["state"], "WARNING");
-    assert!(silent["summary"].as_str().unwrap().contains("does not answer"), "{silent}");
+    assert!(
+        silent["summary"]
+            .as_str()
+            .unwrap()
+            .contains("does not answer"),
+        "{silent}"
+    );
     for prefix in ["spf:record", "spf:syntax", "dmarc:policy", "mx:record"] {
-        assert_eq!(states(&v, prefix).first().map(String::as_str), Some("OK"), "{prefix}");
+        assert_eq!(
+            states(&v, prefix).first().map(String::as_str),
+            Some("OK"),
+            "{prefix}"
+        );
     }
     let ups: Vec<bool> = v["outcome"]["report"]["nameservers"]
         .as_array()
@@ -119,10 +209,25 @@ fn check_mailauth_dns_exit_codes() {
             String::from_utf8_lossy(&out.stdout).into_owned(),
         )
     };
-    let (code, out) = plugin(&["-H", "lab.test", "--selector", "s1", "--ip", "127.0.1.26"]);
+    let anchor = lab_anchor_ds();
+    let (code, out) = plugin(&[
+        "-H",
+        "lab.test",
+        "--selector",
+        "s1",
+        "--ip",
+        "127.0.1.26",
+        "--trust-anchor",
+        &anchor,
+    ]);
     assert_eq!(code, 0, "{out}");
     assert!(out.starts_with("MAILAUTH OK - dns: "), "{out}");
     assert!(out.contains("'spf_lookups'=0;;;0;10"), "{out}");
+    assert!(out.contains("'rrsig_days_left'="), "{out}");
+    // -c on the days left: a threshold above the signatures' lifetime makes it CRITICAL.
+    let (code, out) = plugin(&["-H", "lab.test", "--trust-anchor", &anchor, "-c", "30:"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("rrsig_days_left is"), "{out}");
     let (code, out) = plugin(&["-H", "spftypo.lab.test"]);
     assert_eq!(code, 2, "{out}");
     assert!(out.contains("unknown mechanism `ipv4`"), "{out}");

@@ -103,6 +103,24 @@ impl Resolver {
     /// A resolver asking `upstream`, each query attempt bounded by `attempt_timeout` (the
     /// probe's [`crate::Deadline`] bounds the whole lookup).
     pub fn new(upstream: &Upstream, attempt_timeout: Duration) -> Result<Self, Error> {
+        Self::build(upstream, attempt_timeout, None)
+    }
+
+    /// A DNSSEC-validating resolver trusting `anchors`: answers carry their proof (Secure,
+    /// Insecure), and a broken chain is `DnssecBogus`.
+    pub fn validating(
+        upstream: &Upstream,
+        attempt_timeout: Duration,
+        anchors: hickory_resolver::proto::dnssec::TrustAnchors,
+    ) -> Result<Self, Error> {
+        Self::build(upstream, attempt_timeout, Some(anchors))
+    }
+
+    fn build(
+        upstream: &Upstream,
+        attempt_timeout: Duration,
+        anchors: Option<hickory_resolver::proto::dnssec::TrustAnchors>,
+    ) -> Result<Self, Error> {
         let (config, mut opts) = match upstream {
             Upstream::System => hickory_resolver::system_conf::read_system_conf()
                 .map_err(|e| Error::Resolver(format!("reading the system resolver: {e}")))?,
@@ -138,8 +156,14 @@ impl Resolver {
                 SocketAddr::new(ns.ip, port)
             })
             .collect();
-        let inner = TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
-            .with_options(opts)
+        opts.validate = anchors.is_some();
+        let mut builder =
+            TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
+                .with_options(opts);
+        if let Some(a) = anchors {
+            builder = builder.with_trust_anchor(std::sync::Arc::new(a));
+        }
+        let inner = builder
             .build()
             .map_err(|e| Error::Resolver(e.to_string()))?;
         Ok(Resolver {
@@ -147,6 +171,38 @@ impl Resolver {
             servers,
             attempt_timeout,
         })
+    }
+
+    /// A validating resolver asking the same servers as this one.
+    pub fn validating_twin(
+        &self,
+        anchors: hickory_resolver::proto::dnssec::TrustAnchors,
+    ) -> Result<Resolver, Error> {
+        Resolver::validating(
+            &Upstream::Servers(self.servers.clone()),
+            self.attempt_timeout,
+            anchors,
+        )
+    }
+
+    /// The weakest DNSSEC proof of the answers for `name`/`rtype` (a validating resolver).
+    pub async fn proof(
+        &self,
+        name: &str,
+        rtype: RecordType,
+    ) -> Result<hickory_resolver::proto::dnssec::Proof, DnsFailure> {
+        use hickory_resolver::proto::dnssec::Proof;
+        match self.inner.lookup(absolute(name)?, rtype).await {
+            Ok(l) => Ok(l
+                .answers()
+                .iter()
+                .filter(|r| r.record_type() == rtype)
+                .map(|r| r.proof)
+                .min_by_key(|p| *p as u8)
+                .unwrap_or(Proof::Indeterminate)),
+            Err(NetError::Dns(DnsError::DnssecBogus)) => Ok(Proof::Bogus),
+            Err(e) => Err(DnsFailure::from(e)),
+        }
     }
 
     /// The hickory resolver itself, for libraries that take one (mail-auth's SPF evaluation).
@@ -287,17 +343,41 @@ impl Resolver {
         name: hickory_resolver::proto::rr::Name,
         rtype: RecordType,
     ) -> Result<Vec<RData>, DnsFailure> {
-        use hickory_resolver::net::client::{Client, ClientHandle};
+        Ok(self
+            .raw_records(name, rtype, false)
+            .await?
+            .into_iter()
+            .filter(|r| r.record_type() == rtype)
+            .map(|r| r.data)
+            .collect())
+    }
+
+    /// Every answer record of a plain query (with the DO bit when `dnssec_ok`, so RRSIGs come
+    /// along); NODATA when the answer holds no record of `rtype`.
+    pub async fn raw_records(
+        &self,
+        name: hickory_resolver::proto::rr::Name,
+        rtype: RecordType,
+        dnssec_ok: bool,
+    ) -> Result<Vec<hickory_resolver::proto::rr::Record>, DnsFailure> {
+        use hickory_resolver::net::client::Client;
         use hickory_resolver::net::udp::UdpClientStream;
-        use hickory_resolver::proto::rr::DNSClass;
+        use hickory_resolver::net::xfer::{DnsHandle, FirstAnswer};
+        use hickory_resolver::proto::op::{DnsRequestOptions, Query};
         let mut last = DnsFailure::Other("no server configured".into());
         for server in &self.servers {
             let stream = UdpClientStream::builder(*server, TokioRuntimeProvider::default())
                 .with_timeout(Some(self.attempt_timeout))
                 .build();
-            let (mut client, bg) = Client::<TokioRuntimeProvider>::from_sender(stream);
+            let (client, bg) = Client::<TokioRuntimeProvider>::from_sender(stream);
             let task = tokio::spawn(bg);
-            let answer = client.query(name.clone(), DNSClass::IN, rtype).await;
+            let mut opts = DnsRequestOptions::default();
+            opts.use_edns = true;
+            opts.edns_set_dnssec_ok = dnssec_ok;
+            let answer = client
+                .lookup(Query::query(name.clone(), rtype), opts)
+                .first_answer()
+                .await;
             task.abort();
             match answer {
                 Ok(resp) => {
@@ -313,16 +393,11 @@ impl Resolver {
                         last = DnsFailure::Refused;
                         continue;
                     }
-                    let v: Vec<RData> = resp
-                        .answers
-                        .iter()
-                        .filter(|r| r.record_type() == rtype)
-                        .map(|r| r.data.clone())
-                        .collect();
-                    return if v.is_empty() {
-                        Err(DnsFailure::NoData)
-                    } else {
+                    let v: Vec<hickory_resolver::proto::rr::Record> = resp.answers.to_vec();
+                    return if v.iter().any(|r| r.record_type() == rtype) {
                         Ok(v)
+                    } else {
+                        Err(DnsFailure::NoData)
                     };
                 }
                 Err(e) => last = DnsFailure::from(e),

@@ -148,7 +148,7 @@ async fn outcomes(args: &Args, timeout: Duration) -> Result<Vec<RunRecord>, Stri
             .ok_or("bad arguments: --config needs --probe NAME")?;
         let mut config = Config::load(path)
             .map_err(|e| format!("cannot use config: {}", e.to_string().replace('\n', "; ")))?;
-        args.common.apply(&mut config);
+        args.common.apply(&mut config)?;
         let p = config
             .probe(probe)
             .ok_or_else(|| format!("no probe named `{probe}` in {}", path.display()))?;
@@ -177,7 +177,7 @@ async fn outcomes(args: &Args, timeout: Duration) -> Result<Vec<RunRecord>, Stri
             other => return Err(format!("bad arguments: unknown kind `{other}`")),
         };
         let probe = adhoc_probe(settings, host, timeout);
-        (args.common.adhoc_config(probe), vec![host.to_string()])
+        (args.common.adhoc_config(probe)?, vec![host.to_string()])
     };
     let probe = match &args.probe {
         Some(n) => config.probe(n).cloned(),

@@ -159,6 +159,24 @@ impl Config {
         }
     }
 
+    /// Reads `global.trust_anchor` (when set) and hands its text to every dns probe.
+    pub fn load_trust_anchor(&mut self) -> Result<(), String> {
+        let Some(path) = &self.global.trust_anchor else {
+            return Ok(());
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read trust anchor `{}`: {e}", path.display()))?;
+        for p in &mut self.probes {
+            if let ProbeSettings::Dns(d) = &mut p.settings {
+                d.base.trust_anchor = Some(text.clone());
+                for s in d.per_domain.values_mut() {
+                    s.trust_anchor = Some(text.clone());
+                }
+            }
+        }
+        Ok(())
+    }
+
     pub fn probe(&self, name: &str) -> Option<&Probe> {
         self.probes.iter().find(|p| p.name == name)
     }
@@ -336,13 +354,22 @@ fn build(root: &Node, path: &Path, diags: &mut Vec<Diagnostic>) -> Option<Config
     }
     let global = global?;
     let exporter = exporter?;
-    Some(Config {
+    let mut config = Config {
         file: path.to_path_buf(),
         global,
         exporter,
         domains,
         probes,
-    })
+    };
+    if let Err(e) = config.load_trust_anchor() {
+        let node = root
+            .get("global")
+            .and_then(|g| g.get("trust_anchor"))
+            .unwrap_or(root);
+        ctx.error(node, "global.trust_anchor", e);
+        return None;
+    }
+    Some(config)
 }
 
 fn build_global(root: &Node, raw: &RawConfig, ctx: &mut Ctx) -> Option<Global> {

@@ -32,10 +32,9 @@ const MINIMAL_PROBE: &str = "probes:\n  - name: p\n    kind: dnsbl\n    targets:
 #[test]
 fn shipped_configs_load() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for f in ["config.example.yaml", "contrib/lab/config.yaml"] {
-        let c = Config::load(&root.join(f)).unwrap_or_else(|e| panic!("{f}: {e}"));
-        assert!(!c.probes.is_empty(), "{f}");
-    }
+    // contrib/lab/config.yaml names the running lab's trust anchor: tests/cli.rs loads it.
+    let c = Config::load(&root.join("config.example.yaml")).unwrap_or_else(|e| panic!("{e}"));
+    assert!(!c.probes.is_empty());
 }
 
 #[test]

@@ -35,6 +35,18 @@ pub fn lab() {
     });
 }
 
+/// The lab's state directory (as contrib/lab/lib.sh computes it).
+pub fn lab_dir() -> PathBuf {
+    std::env::var_os("MAILAUTH_LAB_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/tmp/mailauth-lab"))
+}
+
+/// The lab's DNSSEC trust anchor for lab.test, as DS records.
+pub fn lab_anchor_ds() -> String {
+    lab_dir().join("anchors/lab.test.ds").display().to_string()
+}
+
 pub fn bin(name: &str) -> PathBuf {
     match name {
         "mailauth-probe" => PathBuf::from(env!("CARGO_BIN_EXE_mailauth-probe")),

@@ -10,6 +10,7 @@
 
 pub mod dkim;
 pub mod dmarc;
+mod dnssec;
 mod nameservers;
 pub mod spf;
 mod spf_walk;
@@ -39,6 +40,8 @@ pub struct DnsSettings {
     pub dmarc_p_none: State,
     /// Ask every authoritative nameserver directly.
     pub check_nameservers: bool,
+    /// DNSSEC trust anchors as zone-file text (DS and/or DNSKEY records); `None`: the root.
+    pub trust_anchor: Option<String>,
 }
 
 impl Default for DnsSettings {
@@ -50,6 +53,7 @@ impl Default for DnsSettings {
             mx_expected: vec![],
             dmarc_p_none: State::Warning,
             check_nameservers: true,
+            trust_anchor: None,
         }
     }
 }
@@ -67,6 +71,11 @@ pub struct DnsReport {
     pub dkim_key_bits: Vec<(String, u32)>,
     pub mx: Vec<String>,
     pub nameservers: Vec<NameserverResult>,
+    /// Whether the zone is signed, and validates from the anchor.
+    pub dnssec_signed: Option<bool>,
+    pub dnssec_validated: Option<bool>,
+    /// Unix seconds when the earliest RRSIG on DNSKEY, MX, TXT or TLSA expires.
+    pub rrsig_expiry: Option<u64>,
 }
 
 /// The state for a record we could not fetch.
@@ -139,6 +148,12 @@ pub async fn probe(settings: &DnsSettings, target: &str, ctx: &ProbeContext) -> 
         let (ns_findings, ns_results) = ns_f;
         findings.extend(ns_findings);
         report.nameservers = ns_results;
+        let (sec_findings, facts) =
+            dnssec::check(&domain, &report.mx, settings.trust_anchor.as_deref(), r).await;
+        findings.extend(sec_findings);
+        report.dnssec_signed = facts.signed;
+        report.dnssec_validated = facts.validated;
+        report.rrsig_expiry = facts.rrsig_expiry;
         findings
     };
     match ctx.deadline.run(work).await {

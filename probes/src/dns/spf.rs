@@ -716,7 +716,11 @@ mod tests {
                 State::Critical,
                 "did you mean `include`",
             ),
-            ("v=spf1 +=x -all", State::Critical, "not a valid modifier name"),
+            (
+                "v=spf1 +=x -all",
+                State::Critical,
+                "not a valid modifier name",
+            ),
             ("v=spf10 -all", State::Critical, "starts with `v=spf1`"),
         ];
         for (text, state, words) in cases {

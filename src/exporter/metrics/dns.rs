@@ -78,6 +78,26 @@ pub(super) fn encode(
     )?;
     gauges(
         enc,
+        "mailauth_dnssec_rrsig_expiry_timestamp",
+        &snap.help("When the earliest RRSIG on the zone's DNSKEY or the domain's MX, TXT or TLSA records expires, in Unix seconds (absent for unsigned zones)"),
+        Some(prometheus_client::registry::Unit::Seconds),
+        reports
+            .iter()
+            .filter_map(|(r, d)| d.rrsig_expiry.map(|t| (base(r, d), t as f64)))
+            .collect(),
+    )?;
+    gauges(
+        enc,
+        "mailauth_dnssec_validated",
+        &snap.help("1 when the domain validates from the trust anchor (DNSSEC secure), 0 when it does not; absent for unsigned zones"),
+        None,
+        reports
+            .iter()
+            .filter_map(|(r, d)| d.dnssec_validated.map(|v| (base(r, d), f64::from(u8::from(v)))))
+            .collect(),
+    )?;
+    gauges(
+        enc,
         "mailauth_dns_nameserver_up",
         &snap.help("1 when the authoritative nameserver address answers for the domain's zone, 0 when it times out, fails or is lame"),
         None,
