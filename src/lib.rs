@@ -22,5 +22,6 @@ pub mod state;
 /// Installs the one rustls crypto provider of this project (aws-lc-rs, which mail-auth and
 /// hickory already use) as the process default. Call first thing in every binary.
 pub fn install_crypto_provider() {
-    // rustls is not a direct dependency yet; hickory selects aws-lc-rs through its features.
+    // Fails only when a provider is already installed, which is what we want anyway.
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
 }

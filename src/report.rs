@@ -100,7 +100,7 @@ pub fn lint(r: &RunRecord, colour: bool) -> String {
                 }
             }
             if let Some(d) = &f.detail {
-                let _ = writeln!(out, "           fix: {d}");
+                let _ = writeln!(out, "           {d}");
             }
         }
     }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use mailauth_probes::resolver::{Resolver, Upstream};
+use mailauth_probes::tls::TlsClient;
 use mailauth_probes::{Deadline, Finding, Limits, Outcome, ProbeContext, State};
 use tokio::sync::Semaphore;
 
@@ -18,6 +19,7 @@ pub struct Runtime {
     resolvers: Vec<(Upstream, Arc<Resolver>)>,
     limits: Arc<Limits>,
     global: Arc<Semaphore>,
+    tls: Arc<TlsClient>,
 }
 
 impl Runtime {
@@ -41,7 +43,14 @@ impl Runtime {
             let attempt = (shortest / 3).max(std::time::Duration::from_millis(200));
             resolvers.push((u.clone(), Arc::new(Resolver::new(u, attempt)?)));
         }
+        let ca = match &config.global.ca_file {
+            Some(p) => Some(std::fs::read_to_string(p).map_err(|e| {
+                mailauth_probes::Error::Tls(format!("cannot read CA file `{}`: {e}", p.display()))
+            })?),
+            None => None,
+        };
         Ok(Runtime {
+            tls: Arc::new(TlsClient::new(ca.as_deref())?),
             resolvers,
             limits: Arc::new(Limits::new(config.global.per_destination_concurrency)),
             global: Arc::new(Semaphore::new(config.global.concurrency)),
@@ -69,6 +78,7 @@ impl Runtime {
             resolver,
             deadline,
             limits: self.limits.clone(),
+            tls: self.tls.clone(),
         };
         let work = async {
             let _permit = self.global.acquire().await.expect("never closed");

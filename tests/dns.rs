@@ -35,6 +35,7 @@ fn states(v: &serde_json::Value, prefix: &str) -> Vec<String> {
 fn healthy_lab_domain_is_ok() {
     lab();
     let anchor = lab_anchor_ds();
+    let ca = lab_ca();
     let (code, v) = lint(
         "lab.test",
         &[
@@ -44,6 +45,8 @@ fn healthy_lab_domain_is_ok() {
             "127.0.1.26",
             "--trust-anchor",
             &anchor,
+            "--ca-file",
+            &ca,
         ],
     );
     let bad: Vec<_> = findings(&v)
@@ -67,6 +70,9 @@ fn healthy_lab_domain_is_ok() {
         "dnssec:signed",
         "dnssec:validation",
         "dnssec:rrsig",
+        "mta-sts:cert",
+        "mta-sts:policy",
+        "mta-sts:mx:mx.lab.test",
     ] {
         assert_eq!(
             states(&v, prefix).first().map(String::as_str),
@@ -75,6 +81,13 @@ fn healthy_lab_domain_is_ok() {
         );
     }
     assert_eq!(v["outcome"]["report"]["dmarc_policy"], "reject");
+    assert_eq!(v["outcome"]["report"]["mta_sts_mode"], "enforce");
+    assert!(
+        v["outcome"]["report"]["mta_sts_cert"]["not_after"]
+            .as_i64()
+            .unwrap()
+            > 0
+    );
     assert_eq!(v["outcome"]["report"]["dkim_key_bits"][0][1], 2048);
     // DNSSEC validated from the lab's anchor, and the earliest RRSIG expiry exported.
     assert_eq!(v["outcome"]["report"]["dnssec_validated"], true);
@@ -106,9 +119,28 @@ fn dnssec_anchors_as_dnskey_work_and_a_wrong_anchor_is_ours_to_fix() {
     let zeros = "0".repeat(fields.last().unwrap().len());
     *fields.last_mut().unwrap() = &zeros;
     let bad = write_temp(dir.path(), "bad.ds", &fields.join(" "));
-    let (code, v) = lint("lab.test", &["--trust-anchor", bad.to_str().unwrap()]);
+    let (code, v) = lint(
+        "lab.test",
+        &[
+            "--trust-anchor",
+            bad.to_str().unwrap(),
+            "--ca-file",
+            &lab_ca(),
+        ],
+    );
     assert_eq!(states(&v, "dnssec:validation"), vec!["UNKNOWN"], "{v:#}");
     assert_eq!(code, 3);
+    // Without the lab CA the policy host's certificate does not verify: the policy is
+    // unusable for senders (CRITICAL), and the certificate's facts are still reported.
+    let (_, v) = lint("lab.test", &[]);
+    assert_eq!(states(&v, "mta-sts:policy"), vec!["CRITICAL"]);
+    assert_eq!(states(&v, "mta-sts:cert"), vec!["CRITICAL"]);
+    assert!(
+        v["outcome"]["report"]["mta_sts_cert"]["subject"]
+            .as_str()
+            .unwrap()
+            .contains("mta-sts.lab.test")
+    );
     // An unsigned zone is fine and says so.
     let (_, v) = lint("flaky.test", &["--trust-anchor", &lab_anchor_ds()]);
     assert_eq!(states(&v, "dnssec:signed"), vec!["OK"]);
@@ -210,6 +242,7 @@ fn check_mailauth_dns_exit_codes() {
         )
     };
     let anchor = lab_anchor_ds();
+    let ca = lab_ca();
     let (code, out) = plugin(&[
         "-H",
         "lab.test",
@@ -219,6 +252,8 @@ fn check_mailauth_dns_exit_codes() {
         "127.0.1.26",
         "--trust-anchor",
         &anchor,
+        "--ca-file",
+        &ca,
     ]);
     assert_eq!(code, 0, "{out}");
     assert!(out.starts_with("MAILAUTH OK - dns: "), "{out}");

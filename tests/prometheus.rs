@@ -88,8 +88,11 @@ fn documented(kinds: &[&str]) -> Vec<String> {
         .filter_map(|l| {
             let cols: Vec<&str> = l.split('|').map(str::trim).collect();
             let name = cols.get(1)?.trim_matches('`').to_string();
-            let kind = *cols.get(4)?;
-            kinds.contains(&kind).then_some(name)
+            let produced_by = *cols.get(4)?;
+            produced_by
+                .split(',')
+                .any(|k| kinds.contains(&k.trim()))
+                .then_some(name)
         })
         .collect()
 }

@@ -19,8 +19,10 @@ pub mod deadline;
 pub mod dns;
 pub mod dnsbl;
 pub mod limits;
+pub mod mta_sts;
 pub mod outcome;
 pub mod resolver;
+pub mod tls;
 
 use std::sync::Arc;
 
@@ -38,6 +40,8 @@ pub struct ProbeContext {
     pub deadline: Deadline,
     /// Per-destination concurrency limits shared by all runs of this process.
     pub limits: Arc<Limits>,
+    /// TLS client trusting the system's roots and the configured extra CA.
+    pub tls: Arc<tls::TlsClient>,
 }
 
 /// The one error type of this crate: what stops a probe from being set up at all.
@@ -46,6 +50,8 @@ pub struct ProbeContext {
 pub enum Error {
     #[error("invalid resolver configuration: {0}")]
     Resolver(String),
+    #[error("TLS setup: {0}")]
+    Tls(String),
     #[error("invalid target `{target}`: {reason}")]
     Target { target: String, reason: String },
 }

@@ -146,7 +146,7 @@ pub enum Report {
     /// The run ended before the probe produced a report (deadline, setup failure).
     None,
     Dnsbl(crate::dnsbl::DnsblReport),
-    Dns(crate::dns::DnsReport),
+    Dns(Box<crate::dns::DnsReport>),
 }
 
 /// What one run of one probe against one target found.

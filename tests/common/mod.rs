@@ -47,6 +47,11 @@ pub fn lab_anchor_ds() -> String {
     lab_dir().join("anchors/lab.test.ds").display().to_string()
 }
 
+/// The lab's test CA (PEM).
+pub fn lab_ca() -> String {
+    lab_dir().join("pki/ca.pem").display().to_string()
+}
+
 pub fn bin(name: &str) -> PathBuf {
     match name {
         "mailauth-probe" => PathBuf::from(env!("CARGO_BIN_EXE_mailauth-probe")),

@@ -76,6 +76,10 @@ pub struct DnsReport {
     pub dnssec_validated: Option<bool>,
     /// Unix seconds when the earliest RRSIG on DNSKEY, MX, TXT or TLSA expires.
     pub rrsig_expiry: Option<u64>,
+    /// The MTA-STS policy's mode, when a policy was fetched.
+    pub mta_sts_mode: Option<String>,
+    /// The MTA-STS policy host's certificate, whether or not it verified.
+    pub mta_sts_cert: Option<crate::tls::CertFacts>,
 }
 
 /// The state for a record we could not fetch.
@@ -142,8 +146,15 @@ pub async fn probe(settings: &DnsSettings, target: &str, ctx: &ProbeContext) -> 
                 }
             },
         );
+        let (other_f, sts_published) = other_f;
         for v in [spf_f, dmarc_f, dkim_f, mx_f, ptr_f, other_f] {
             findings.extend(v);
+        }
+        if sts_published {
+            let (f, mode, cert) = mta_sts_policy(&domain, &report.mx, ctx).await;
+            findings.extend(f);
+            report.mta_sts_mode = mode;
+            report.mta_sts_cert = cert;
         }
         let (ns_findings, ns_results) = ns_f;
         findings.extend(ns_findings);
@@ -157,7 +168,7 @@ pub async fn probe(settings: &DnsSettings, target: &str, ctx: &ProbeContext) -> 
         findings
     };
     match ctx.deadline.run(work).await {
-        Ok(findings) => Outcome::new(findings, Report::Dns(report)),
+        Ok(findings) => Outcome::new(findings, Report::Dns(Box::new(report))),
         Err(_) => Outcome::single(Finding::new(
             "deadline",
             State::Unknown,
@@ -747,9 +758,131 @@ async fn ptr_checks(settings: &DnsSettings, r: &Resolver) -> Vec<Finding> {
     out
 }
 
-/// The MTA-STS (`_mta-sts`) and TLS-RPT (`_smtp._tls`) TXT records.
-async fn policy_records(domain: &str, r: &Resolver) -> Vec<Finding> {
+/// The MTA-STS policy over HTTPS: fetched, parsed, its certificate, and every MX matched.
+async fn mta_sts_policy(
+    domain: &str,
+    mx: &[String],
+    ctx: &ProbeContext,
+) -> (Vec<Finding>, Option<String>, Option<crate::tls::CertFacts>) {
+    use crate::mta_sts::{Mode, fetch, mx_matches};
+    let mut out = vec![];
+    let fetched = fetch(domain, ctx).await;
+    let cert = fetched.tls.as_ref().and_then(|t| t.leaf.clone());
+    if let Some(t) = &fetched.tls {
+        out.push(cert_finding("mta-sts:cert", &fetched.host, t));
+    }
+    let policy = match fetched.policy {
+        Ok(p) => p,
+        Err(e) => {
+            out.push(Finding::new(
+                "mta-sts:policy",
+                State::Critical,
+                format!("MTA-STS policy of {domain}: {e}"),
+            ).with_detail("the _mta-sts record announces a policy that senders cannot use: they fall back to opportunistic TLS (or keep a stale cached policy)"));
+            return (out, None, cert);
+        }
+    };
+    let mode = policy.mode.as_str().to_string();
+    let state = match policy.mode {
+        Mode::Enforce => State::Ok,
+        Mode::Testing => State::Warning,
+        Mode::None => State::Warning,
+    };
+    let mut f = Finding::new(
+        "mta-sts:policy",
+        state,
+        format!(
+            "MTA-STS policy: mode {mode}, max_age {}, mx {}",
+            policy.max_age,
+            policy.mx.join(", ")
+        ),
+    );
+    if policy.mode != Mode::Enforce {
+        f = f.with_detail("only mode enforce makes senders refuse to deliver without valid TLS");
+    }
+    out.push(f);
+    if policy.max_age < 86400 {
+        out.push(Finding::new("mta-sts:max_age", State::Warning, format!("max_age {} is under a day: senders forget the policy quickly (weeks are recommended)", policy.max_age)));
+    }
+    if policy.mode != Mode::None {
+        for host in mx {
+            let check = format!("mta-sts:mx:{host}");
+            if policy.mx.iter().any(|p| mx_matches(p, host)) {
+                out.push(Finding::new(
+                    check,
+                    State::Ok,
+                    format!("MX {host} matches the MTA-STS policy"),
+                ));
+            } else {
+                let state = if policy.mode == Mode::Enforce {
+                    State::Critical
+                } else {
+                    State::Warning
+                };
+                out.push(Finding::new(
+                    check,
+                    state,
+                    format!("MX {host} matches no `mx:` of the MTA-STS policy: senders that enforce it will not deliver there"),
+                ));
+            }
+        }
+    }
+    (out, Some(mode), cert)
+}
+
+/// A certificate finding: does not verify CRITICAL; expires within 14 days WARNING.
+pub(crate) fn cert_finding(check: &str, host: &str, t: &crate::tls::TlsReport) -> Finding {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let facts = t
+        .leaf
+        .as_ref()
+        .map(|c| {
+            format!(
+                "subject {}; issuer {}; names {}; not after {}",
+                c.subject,
+                c.issuer,
+                c.names.join(" "),
+                c.not_after_text
+            )
+        })
+        .unwrap_or_else(|| "no certificate".into());
+    match (&t.verified, &t.leaf) {
+        (Err(e), _) => Finding::new(
+            check,
+            State::Critical,
+            format!("certificate of {host}: {e}"),
+        )
+        .with_detail(facts),
+        (Ok(()), Some(c)) => {
+            let days = (c.not_after - now) as f64 / 86400.0;
+            let state = if days < 14.0 {
+                State::Warning
+            } else {
+                State::Ok
+            };
+            Finding::new(
+                check,
+                state,
+                format!("certificate of {host} verifies, expires in {days:.0} days"),
+            )
+            .with_detail(facts)
+        }
+        (Ok(()), None) => Finding::new(
+            check,
+            State::Unknown,
+            format!("certificate of {host}: not parsed"),
+        ),
+    }
+}
+
+/// The MTA-STS (`_mta-sts`) and TLS-RPT (`_smtp._tls`) TXT records; also whether a valid
+/// MTA-STS record announces a policy to fetch.
+async fn policy_records(domain: &str, r: &Resolver) -> (Vec<Finding>, bool) {
     let mut out = Vec::new();
+    let mut sts_published = false;
     let sts_name = format!("_mta-sts.{domain}");
     match txt_of_kind(r, &sts_name, "mta-sts:record", "the MTA-STS record", |t| {
         t.to_ascii_lowercase().starts_with("v=stsv1")
@@ -776,6 +909,7 @@ async fn policy_records(domain: &str, r: &Resolver) -> Vec<Finding> {
                 out.push(Finding::new("mta-sts:record", State::Critical, "MTA-STS record: `id=` must be 1 to 32 letters and digits (RFC 8461 3.1)")
                     .at(location(format!("TXT {sts_name}"), &text, 0, text.len())));
             } else {
+                sts_published = true;
                 out.push(Finding::new("mta-sts:record", State::Ok, format!("MTA-STS record: {text}")));
             }
         }
@@ -810,5 +944,5 @@ async fn policy_records(domain: &str, r: &Resolver) -> Vec<Finding> {
             }
         }
     }
-    out
+    (out, sts_published)
 }

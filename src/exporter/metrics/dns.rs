@@ -15,7 +15,7 @@ pub(super) fn encode(
     let reports: Vec<(&RunRecord, &mailauth_probes::dns::DnsReport)> = records
         .iter()
         .filter_map(|r| match &r.outcome.report {
-            Report::Dns(d) => Some((r, d)),
+            Report::Dns(d) => Some((r, d.as_ref())),
             _ => None,
         })
         .collect();
@@ -94,6 +94,45 @@ pub(super) fn encode(
         reports
             .iter()
             .filter_map(|(r, d)| d.dnssec_validated.map(|v| (base(r, d), f64::from(u8::from(v)))))
+            .collect(),
+    )?;
+    gauges(
+        enc,
+        "mailauth_mta_sts_mode",
+        &snap.help("1 for the mode of the MTA-STS policy fetched (mode: enforce, testing, none); absent when no policy could be fetched"),
+        None,
+        reports
+            .iter()
+            .filter_map(|(r, d)| {
+                d.mta_sts_mode.as_ref().map(|m| {
+                    let mut l = base(r, d);
+                    l.push(("mode", m.clone()));
+                    (l, 1.0)
+                })
+            })
+            .collect(),
+    )?;
+    gauges(
+        enc,
+        "mailauth_tls_cert_not_after_timestamp",
+        &snap.help(
+            "Not-after of the certificate presented, in Unix seconds, whether or not it verifies",
+        ),
+        Some(prometheus_client::registry::Unit::Seconds),
+        reports
+            .iter()
+            .filter_map(|(_, d)| {
+                d.mta_sts_cert.as_ref().map(|c| {
+                    (
+                        vec![
+                            ("target", format!("mta-sts.{}", d.domain)),
+                            ("port", "443".to_string()),
+                            ("subject", c.subject.clone()),
+                        ],
+                        c.not_after as f64,
+                    )
+                })
+            })
             .collect(),
     )?;
     gauges(

@@ -1,0 +1,247 @@
+//! TLS as a probe needs it: the handshake always completes when the peer speaks TLS, the
+//! presented chain is kept, and whether it verifies (against the system's roots plus an
+//! optional extra CA, for the name we asked for) is recorded beside it, so an expired or
+//! wrong-name certificate is reported with its facts instead of vanishing into a handshake
+//! error. Verification itself is rustls' WebPKI verifier; we only decide what to do with its
+//! verdict.
+
+use std::sync::{Arc, Mutex};
+
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+use crate::Error;
+
+/// What a certificate says, whether or not it verifies.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertFacts {
+    pub subject: String,
+    pub issuer: String,
+    /// DNS names of the subjectAltName extension.
+    pub names: Vec<String>,
+    /// Unix seconds.
+    pub not_before: i64,
+    pub not_after: i64,
+    /// `not_after` as written in the certificate, for people.
+    pub not_after_text: String,
+}
+
+/// The outcome of a handshake: the chain's facts and the verifier's verdict.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TlsReport {
+    /// The leaf certificate, when one was presented and parsed.
+    pub leaf: Option<CertFacts>,
+    /// The chain as presented (DER), leaf first.
+    #[serde(skip)]
+    pub chain: Vec<Vec<u8>>,
+    /// `Ok` or why the chain does not verify for the name asked for.
+    pub verified: Result<(), String>,
+    pub protocol: Option<String>,
+    pub cipher: Option<String>,
+}
+
+/// Builds TLS client configurations trusting the system's roots and an extra CA.
+#[derive(Debug, Clone)]
+pub struct TlsClient {
+    roots: Arc<RootCertStore>,
+}
+
+impl TlsClient {
+    /// `extra_ca_pem`: the PEM text of extra trusted CAs (e.g. a private or test CA).
+    pub fn new(extra_ca_pem: Option<&str>) -> Result<Self, Error> {
+        let mut roots = RootCertStore::empty();
+        let native = rustls_native_certs::load_native_certs();
+        for c in native.certs {
+            let _ = roots.add(c);
+        }
+        if let Some(pem) = extra_ca_pem {
+            use rustls::pki_types::pem::PemObject;
+            let mut n = 0;
+            for c in CertificateDer::pem_slice_iter(pem.as_bytes()) {
+                let c = c.map_err(|e| Error::Tls(format!("extra CA: {e}")))?;
+                roots
+                    .add(c)
+                    .map_err(|e| Error::Tls(format!("extra CA: {e}")))?;
+                n += 1;
+            }
+            if n == 0 {
+                return Err(Error::Tls(
+                    "extra CA: no certificate in the PEM text".into(),
+                ));
+            }
+        }
+        Ok(TlsClient {
+            roots: Arc::new(roots),
+        })
+    }
+
+    /// Runs a TLS handshake over `io` for `server_name`. `Err` only when no TLS session could
+    /// be set up at all (the peer is not speaking TLS, or no common protocol or cipher); a
+    /// certificate that does not verify is a completed session with `verified: Err(..)`.
+    pub async fn handshake<IO: AsyncRead + AsyncWrite + Unpin>(
+        &self,
+        io: IO,
+        server_name: &str,
+    ) -> Result<(TlsStream<IO>, TlsReport), String> {
+        let name = ServerName::try_from(server_name.to_string())
+            .map_err(|_| format!("`{server_name}` is not a valid TLS server name"))?;
+        let webpki = WebPkiServerVerifier::builder(self.roots.clone())
+            .build()
+            .map_err(|e| format!("TLS verifier: {e}"))?;
+        let record = Arc::new(Mutex::new(None));
+        let verifier = Arc::new(Recording {
+            inner: webpki,
+            record: record.clone(),
+        });
+        let config = rustls::ClientConfig::builder()
+            .dangerous()
+            .with_custom_certificate_verifier(verifier)
+            .with_no_client_auth();
+        let stream = TlsConnector::from(Arc::new(config))
+            .connect(name, io)
+            .await
+            .map_err(|e| describe_handshake_error(&e))?;
+        let (chain, verified) = record
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .unwrap_or((vec![], Err("no certificate was presented".into())));
+        let (_, conn) = stream.get_ref();
+        let protocol = conn.protocol_version().map(|v| format!("{v:?}"));
+        let cipher = conn
+            .negotiated_cipher_suite()
+            .map(|c| format!("{:?}", c.suite()));
+        let leaf = chain.first().and_then(|der| cert_facts(der));
+        Ok((
+            stream,
+            TlsReport {
+                leaf,
+                chain,
+                verified,
+                protocol,
+                cipher,
+            },
+        ))
+    }
+}
+
+fn describe_handshake_error(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    if text.contains("PeerIncompatible")
+        || text.contains("HandshakeFailure")
+        || text.contains("protocol version")
+    {
+        format!(
+            "no TLS session could be agreed (the server offers only protocols or ciphers modern senders refuse, e.g. TLS below 1.2): {text}"
+        )
+    } else {
+        format!("TLS handshake failed: {text}")
+    }
+}
+
+/// A verifier that asks WebPKI, records the chain and the verdict, and lets the handshake
+/// go on either way (signatures are still checked, so the session is with the key holder).
+#[derive(Debug)]
+struct Recording {
+    inner: Arc<WebPkiServerVerifier>,
+    record: Arc<Mutex<Option<Verdict>>>,
+}
+
+/// The chain presented (DER, leaf first) and whether it verified.
+type Verdict = (Vec<Vec<u8>>, Result<(), String>);
+
+impl ServerCertVerifier for Recording {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let verdict = self
+            .inner
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+            .map(|_| ())
+            .map_err(|e| describe_cert_error(&e));
+        let mut chain = vec![end_entity.as_ref().to_vec()];
+        chain.extend(intermediates.iter().map(|c| c.as_ref().to_vec()));
+        *self.record.lock().unwrap_or_else(|e| e.into_inner()) = Some((chain, verdict));
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+fn describe_cert_error(e: &rustls::Error) -> String {
+    use rustls::CertificateError as C;
+    match e {
+        rustls::Error::InvalidCertificate(c) => match c {
+            C::Expired | C::ExpiredContext { .. } => "the certificate has expired".into(),
+            C::NotValidYet | C::NotValidYetContext { .. } => "the certificate is not valid yet".into(),
+            C::NotValidForName | C::NotValidForNameContext { .. } => {
+                "the certificate is not valid for this host name".into()
+            }
+            C::UnknownIssuer => "the certificate is not issued by a trusted CA (unknown issuer; missing intermediate?)".into(),
+            C::Revoked => "the certificate is revoked".into(),
+            C::BadSignature => "the certificate's signature is invalid".into(),
+            other => format!("the certificate is invalid: {other:?}"),
+        },
+        other => format!("certificate verification failed: {other}"),
+    }
+}
+
+/// Subject, issuer, names and validity of a DER certificate.
+pub fn cert_facts(der: &[u8]) -> Option<CertFacts> {
+    use x509_parser::prelude::*;
+    let (_, cert) = X509Certificate::from_der(der).ok()?;
+    let names = cert
+        .subject_alternative_name()
+        .ok()
+        .flatten()
+        .map(|san| {
+            san.value
+                .general_names
+                .iter()
+                .filter_map(|g| match g {
+                    GeneralName::DNSName(n) => Some(n.to_string()),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(CertFacts {
+        subject: cert.subject().to_string(),
+        issuer: cert.issuer().to_string(),
+        names,
+        not_before: cert.validity().not_before.timestamp(),
+        not_after: cert.validity().not_after.timestamp(),
+        not_after_text: cert.validity().not_after.to_string(),
+    })
+}
