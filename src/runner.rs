@@ -74,9 +74,12 @@ impl Runtime {
             .unwrap_or(&self.resolvers[0])
             .1
             .clone();
+        // The probe gets a little less than the whole budget, so it can still report where
+        // the peer stopped; the outer deadline below is only a safety net.
+        let reserve = (deadline.remaining() / 10).min(std::time::Duration::from_millis(500));
         let ctx = ProbeContext {
             resolver,
-            deadline,
+            deadline: Deadline::at(deadline.instant() - reserve),
             limits: self.limits.clone(),
             tls: self.tls.clone(),
         };
@@ -86,6 +89,9 @@ impl Runtime {
                 ProbeSettings::Dnsbl(s) => mailauth_probes::dnsbl::probe(s, target, &ctx).await,
                 ProbeSettings::Dns(p) => {
                     mailauth_probes::dns::probe(p.for_target(target), target, &ctx).await
+                }
+                ProbeSettings::Transport(s) => {
+                    mailauth_probes::transport::probe(s, target, &ctx).await
                 }
             }
         };

@@ -143,7 +143,7 @@ fn prometheus_scrapes_metrics_and_probe_endpoints() {
     }
 
     // Every documented metric of the kinds the lab config runs, from the scheduled endpoint.
-    let names = documented(&["all", "daemon", "dnsbl", "dns"]);
+    let names = documented(&["all", "daemon", "dnsbl", "dns", "transport"]);
     assert!(names.len() >= 8, "{names:?}");
     let start = Instant::now();
     let mut missing: Vec<String> = names.clone();

@@ -23,6 +23,7 @@ pub mod mta_sts;
 pub mod outcome;
 pub mod resolver;
 pub mod tls;
+pub mod transport;
 
 use std::sync::Arc;
 

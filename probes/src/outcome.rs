@@ -147,6 +147,7 @@ pub enum Report {
     None,
     Dnsbl(crate::dnsbl::DnsblReport),
     Dns(Box<crate::dns::DnsReport>),
+    Transport(Box<crate::transport::TransportReport>),
 }
 
 /// What one run of one probe against one target found.

@@ -205,6 +205,44 @@ impl Resolver {
         }
     }
 
+    /// TLSA records of `name` (usage, selector, matching type, data) and the weakest proof of
+    /// the answer (meaningful on a validating resolver).
+    pub async fn tlsa(
+        &self,
+        name: &str,
+    ) -> Result<
+        (
+            Vec<(u8, u8, u8, Vec<u8>)>,
+            hickory_resolver::proto::dnssec::Proof,
+        ),
+        DnsFailure,
+    > {
+        use hickory_resolver::proto::dnssec::Proof;
+        let lookup = match self.inner.lookup(absolute(name)?, RecordType::TLSA).await {
+            Ok(l) => l,
+            Err(NetError::Dns(DnsError::DnssecBogus)) => return Ok((vec![], Proof::Bogus)),
+            Err(e) => return Err(DnsFailure::from(e)),
+        };
+        let mut proof = Proof::Secure;
+        let mut v = vec![];
+        for r in lookup.answers() {
+            if let RData::TLSA(t) = &r.data {
+                proof = proof.min(r.proof);
+                v.push((
+                    u8::from(t.cert_usage),
+                    u8::from(t.selector),
+                    u8::from(t.matching),
+                    t.cert_data.clone(),
+                ));
+            }
+        }
+        if v.is_empty() {
+            Err(DnsFailure::NoData)
+        } else {
+            Ok((v, proof))
+        }
+    }
+
     /// The hickory resolver itself, for libraries that take one (mail-auth's SPF evaluation).
     pub fn hickory(&self) -> &TokioResolver {
         &self.inner

@@ -217,6 +217,56 @@ fn describe_cert_error(e: &rustls::Error) -> String {
     }
 }
 
+/// A certificate finding: its facts always, CRITICAL when it does not verify (expired, wrong
+/// name, unknown issuer), WARNING when it expires within `warn_days`.
+pub fn cert_finding(check: &str, host: &str, t: &TlsReport, warn_days: u32) -> crate::Finding {
+    use crate::{Finding, State};
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let facts = t
+        .leaf
+        .as_ref()
+        .map(|c| {
+            format!(
+                "subject {}; issuer {}; names {}; not after {}",
+                c.subject,
+                c.issuer,
+                c.names.join(" "),
+                c.not_after_text
+            )
+        })
+        .unwrap_or_else(|| "no certificate".into());
+    match (&t.verified, &t.leaf) {
+        (Err(e), _) => Finding::new(
+            check,
+            State::Critical,
+            format!("certificate of {host}: {e}"),
+        )
+        .with_detail(facts),
+        (Ok(()), Some(c)) => {
+            let days = (c.not_after - now) as f64 / 86400.0;
+            let state = if days < f64::from(warn_days) {
+                State::Warning
+            } else {
+                State::Ok
+            };
+            Finding::new(
+                check,
+                state,
+                format!("certificate of {host} verifies, expires in {days:.0} days"),
+            )
+            .with_detail(facts)
+        }
+        (Ok(()), None) => Finding::new(
+            check,
+            State::Unknown,
+            format!("certificate of {host}: not parsed"),
+        ),
+    }
+}
+
 /// Subject, issuer, names and validity of a DER certificate.
 pub fn cert_facts(der: &[u8]) -> Option<CertFacts> {
     use x509_parser::prelude::*;

@@ -24,10 +24,10 @@ use mailauth_probes::{Deadline, Outcome};
     name = "check_mailauth",
     version,
     about = "Nagios/Icinga plugin of mailauth-probe",
-    after_help = "Examples:\n  check_mailauth dnsbl -H 192.0.2.10 --zone zen.spamhaus.org\n  check_mailauth --config /etc/mailauth-probe/config.yaml --probe dnsbl-own\n  check_mailauth --daemon http://127.0.0.1:9725 --probe roundtrip-gmail\n\nExit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.\nThresholds (-w/-c) use the monitoring-plugins range syntax and apply to the kind's main figure\n(dnsbl: the number of listings; dns: days until the earliest RRSIG expiry)."
+    after_help = "Examples:\n  check_mailauth dnsbl -H 192.0.2.10 --zone zen.spamhaus.org\n  check_mailauth --config /etc/mailauth-probe/config.yaml --probe dnsbl-own\n  check_mailauth --daemon http://127.0.0.1:9725 --probe roundtrip-gmail\n\nExit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.\nThresholds (-w/-c) use the monitoring-plugins range syntax and apply to the kind's main figure\n(dnsbl: the number of listings; dns: days until the earliest RRSIG expiry;\ntransport: days until the earliest certificate expiry; -H host, host:port or, with --mx, a domain)."
 )]
 struct Args {
-    /// Probe kind to run from flags alone (dnsbl, dns).
+    /// Probe kind to run from flags alone (dnsbl, dns, transport).
     kind: Option<String>,
     /// Target: an IP or domain (dnsbl).
     #[arg(short = 'H', long = "host", value_name = "TARGET")]
@@ -38,6 +38,9 @@ struct Args {
     /// dns: a DKIM selector that must publish a usable key (repeatable).
     #[arg(long = "selector", value_name = "S")]
     selectors: Vec<String>,
+    /// transport: -H is a mail domain; probe all its MX hosts on port 25.
+    #[arg(long)]
+    mx: bool,
     /// dns: a sending IP that SPF must pass and PTR must confirm (repeatable).
     #[arg(long = "ip", value_name = "IP")]
     ips: Vec<std::net::IpAddr>,
@@ -169,9 +172,17 @@ async fn outcomes(args: &Args, timeout: Duration) -> Result<Vec<RunRecord>, Stri
         let settings = match kind {
             "dnsbl" => dnsbl_settings(host, &args.zones)?,
             "dns" => mailauth_probe::cli::dns_settings(&args.selectors, &args.ips),
-            "transport" | "roundtrip" | "reports" => {
+            "transport" => {
+                let mut s = mailauth_probes::transport::TransportSettings::default();
+                if args.mx {
+                    s.domains
+                        .push(host.trim_end_matches('.').to_ascii_lowercase());
+                }
+                ProbeSettings::Transport(s)
+            }
+            "roundtrip" | "reports" => {
                 return Err(format!(
-                    "bad arguments: kind `{kind}` is not available in this version (available: dnsbl, dns)"
+                    "bad arguments: kind `{kind}` is not available in this version (available: dnsbl, dns, transport)"
                 ));
             }
             other => return Err(format!("bad arguments: unknown kind `{other}`")),

@@ -8,6 +8,7 @@
 
 mod dns;
 mod dnsbl;
+mod transport;
 
 pub use dns::DnsProbe;
 pub mod raw;
@@ -112,6 +113,7 @@ pub struct Probe {
 pub enum ProbeSettings {
     Dnsbl(DnsblSettings),
     Dns(dns::DnsProbe),
+    Transport(mailauth_probes::transport::TransportSettings),
 }
 
 impl ProbeSettings {
@@ -119,6 +121,7 @@ impl ProbeSettings {
         match self {
             ProbeSettings::Dnsbl(_) => "dnsbl",
             ProbeSettings::Dns(_) => "dns",
+            ProbeSettings::Transport(_) => "transport",
         }
     }
 }
@@ -167,11 +170,15 @@ impl Config {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read trust anchor `{}`: {e}", path.display()))?;
         for p in &mut self.probes {
-            if let ProbeSettings::Dns(d) = &mut p.settings {
-                d.base.trust_anchor = Some(text.clone());
-                for s in d.per_domain.values_mut() {
-                    s.trust_anchor = Some(text.clone());
+            match &mut p.settings {
+                ProbeSettings::Dns(d) => {
+                    d.base.trust_anchor = Some(text.clone());
+                    for s in d.per_domain.values_mut() {
+                        s.trust_anchor = Some(text.clone());
+                    }
                 }
+                ProbeSettings::Transport(t) => t.trust_anchor = Some(text.clone()),
+                ProbeSettings::Dnsbl(_) => {}
             }
         }
         Ok(())
@@ -557,12 +564,15 @@ fn build_probe(
     let settings = match kind.as_str() {
         "dnsbl" => dnsbl::load(node, path, domains, ctx),
         "dns" => dns::load(node, path, domains, ctx),
+        "transport" => transport::load(node, path, domains, ctx),
         "" => None, // the missing field is reported by the common part
         k if KINDS.contains(&k) => {
             ctx.error(
                 kind_node.unwrap_or(node),
                 &format!("{path}.kind"),
-                format!("kind `{k}` is not available in this version (available: dnsbl, dns)"),
+                format!(
+                    "kind `{k}` is not available in this version (available: dnsbl, dns, transport)"
+                ),
             );
             None
         }

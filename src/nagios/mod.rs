@@ -7,6 +7,7 @@ mod dns;
 mod dnsbl;
 pub mod perfdata;
 pub mod range;
+mod transport;
 
 use mailauth_probes::{Outcome, Report, State};
 
@@ -29,6 +30,9 @@ fn figures(outcomes: &[&Outcome]) -> (Option<Perfdata>, Vec<Perfdata>) {
     }
     if reports.iter().any(|r| matches!(r, Report::Dns(_))) {
         return dns::figures(&reports);
+    }
+    if reports.iter().any(|r| matches!(r, Report::Transport(_))) {
+        return transport::figures(&reports);
     }
     (None, vec![])
 }

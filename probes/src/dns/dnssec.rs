@@ -247,6 +247,42 @@ pub async fn check(
     (out, facts)
 }
 
+/// A resolver validating `name`'s zone from `anchor_text` (DS/DNSKEY zone-file text; `None`:
+/// the root), for lookups whose proof matters (TLSA for DANE).
+pub async fn validating_for(
+    name: &str,
+    anchor_text: Option<&str>,
+    r: &Resolver,
+) -> Result<Resolver, String> {
+    let mut zone = name.trim_end_matches('.').to_ascii_lowercase();
+    loop {
+        match r.soa_serial(&zone).await {
+            Ok(_) => break,
+            Err(DnsFailure::NoData | DnsFailure::NxDomain) if zone.matches('.').count() > 1 => {
+                zone = zone
+                    .split_once('.')
+                    .map(|(_, p)| p.to_string())
+                    .unwrap_or_default();
+            }
+            Err(f) => return Err(format!("SOA of {zone}: {f}")),
+        }
+    }
+    let zone_name = Name::from_ascii(format!("{zone}.")).map_err(|e| e.to_string())?;
+    let answer = r
+        .raw_records(zone_name.clone(), RecordType::DNSKEY, true)
+        .await
+        .unwrap_or_default();
+    let keys: Vec<(Record, DNSKEY)> = answer
+        .iter()
+        .filter_map(|rec| match &rec.data {
+            RData::DNSSEC(DNSSECRData::DNSKEY(k)) => Some((rec.clone(), k.clone())),
+            _ => None,
+        })
+        .collect();
+    let anchors = build_anchors(anchor_text, &zone_name, &keys, &rrsigs(&answer))?;
+    r.validating_twin(anchors).map_err(|e| e.to_string())
+}
+
 fn rrsigs(records: &[Record]) -> Vec<RRSIG> {
     records
         .iter()

@@ -10,10 +10,10 @@
 
 pub mod dkim;
 pub mod dmarc;
-mod dnssec;
+pub mod dnssec;
 mod nameservers;
 pub mod spf;
-mod spf_walk;
+pub mod spf_walk;
 pub mod tags;
 
 use std::net::IpAddr;
@@ -313,7 +313,7 @@ async fn spf_checks(
     out
 }
 
-fn spf_result_name(r: mail_auth::SpfResult) -> &'static str {
+pub(crate) fn spf_result_name(r: mail_auth::SpfResult) -> &'static str {
     use mail_auth::SpfResult::*;
     match r {
         Pass => "pass",
@@ -769,7 +769,12 @@ async fn mta_sts_policy(
     let fetched = fetch(domain, ctx).await;
     let cert = fetched.tls.as_ref().and_then(|t| t.leaf.clone());
     if let Some(t) = &fetched.tls {
-        out.push(cert_finding("mta-sts:cert", &fetched.host, t));
+        out.push(crate::tls::cert_finding(
+            "mta-sts:cert",
+            &fetched.host,
+            t,
+            14,
+        ));
     }
     let policy = match fetched.policy {
         Ok(p) => p,
@@ -828,54 +833,6 @@ async fn mta_sts_policy(
         }
     }
     (out, Some(mode), cert)
-}
-
-/// A certificate finding: does not verify CRITICAL; expires within 14 days WARNING.
-pub(crate) fn cert_finding(check: &str, host: &str, t: &crate::tls::TlsReport) -> Finding {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    let facts = t
-        .leaf
-        .as_ref()
-        .map(|c| {
-            format!(
-                "subject {}; issuer {}; names {}; not after {}",
-                c.subject,
-                c.issuer,
-                c.names.join(" "),
-                c.not_after_text
-            )
-        })
-        .unwrap_or_else(|| "no certificate".into());
-    match (&t.verified, &t.leaf) {
-        (Err(e), _) => Finding::new(
-            check,
-            State::Critical,
-            format!("certificate of {host}: {e}"),
-        )
-        .with_detail(facts),
-        (Ok(()), Some(c)) => {
-            let days = (c.not_after - now) as f64 / 86400.0;
-            let state = if days < 14.0 {
-                State::Warning
-            } else {
-                State::Ok
-            };
-            Finding::new(
-                check,
-                state,
-                format!("certificate of {host} verifies, expires in {days:.0} days"),
-            )
-            .with_detail(facts)
-        }
-        (Ok(()), None) => Finding::new(
-            check,
-            State::Unknown,
-            format!("certificate of {host}: not parsed"),
-        ),
-    }
 }
 
 /// The MTA-STS (`_mta-sts`) and TLS-RPT (`_smtp._tls`) TXT records; also whether a valid

@@ -15,6 +15,10 @@ pub struct Issue {
     pub start: usize,
     pub end: usize,
     pub message: String,
+    /// Whether a strict receiver's `check_host()` answers `permerror` for it (a syntax
+    /// error). False for warnings, and for `+all`: CRITICAL to the domain's owner, but
+    /// valid SPF that receivers evaluate.
+    pub permerror: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,13 +152,20 @@ impl SpfRecord {
         rec
     }
 
+    /// A fault; a CRITICAL one is a syntax error (`permerror`).
     fn issue(&mut self, state: State, start: usize, end: usize, message: impl Into<String>) {
         self.issues.push(Issue {
             state,
             start,
             end,
             message: message.into(),
+            permerror: state == State::Critical,
         });
+    }
+
+    /// Whether a strict receiver answers `permerror` to this record (a syntax error).
+    pub fn is_permerror(&self) -> bool {
+        self.issues.iter().any(|i| i.permerror)
     }
 
     fn term(&mut self, token: &str, start: usize) -> TermKind {
@@ -240,11 +251,17 @@ impl SpfRecord {
                 }
             }
             "a" | "mx" => {
+                // The CIDR lengths follow the domain-spec, which may itself hold a `/`
+                // (`a:foo:bar/baz.example.com`): they start at the first `/` after the
+                // domain-spec's last label or macro.
                 let (domain, cidr) = match rest.strip_prefix(':') {
-                    Some(r) => match r.find('/') {
-                        Some(i) => (Some(&r[..i]), &r[i..]),
-                        None => (Some(r), ""),
-                    },
+                    Some(r) => {
+                        let tail = r.rfind(['.', '}']).map_or(0, |i| i + 1);
+                        match r[tail..].find('/') {
+                            Some(i) => (Some(&r[..tail + i]), &r[tail + i..]),
+                            None => (Some(r), ""),
+                        }
+                    }
                     None => (None, rest),
                 };
                 if let Some(d) = domain
@@ -399,12 +416,13 @@ impl SpfRecord {
             );
         }
         match all {
-            Some(('+', s, e)) => self.issue(
-                State::Critical,
-                s,
-                e,
-                "`+all` lets every host in the world send as this domain",
-            ),
+            Some(('+', s, e)) => self.issues.push(Issue {
+                state: State::Critical,
+                start: s,
+                end: e,
+                message: "`+all` lets every host in the world send as this domain".into(),
+                permerror: false, // valid SPF: receivers answer `pass`
+            }),
             Some(('?', s, e)) => self.issue(
                 State::Warning,
                 s,
@@ -580,7 +598,20 @@ pub fn domain_spec(s: &str, exp: bool) -> Result<(), String> {
     if s.ends_with('}') {
         return Ok(());
     }
-    let trimmed = s.trim_end_matches('.');
+    let trimmed = s.strip_suffix('.').unwrap_or(s);
+    // Without macros this is the name queried: RFC 1035 labels (receivers answer permerror,
+    // or, like mail-auth, temperror because no DNS query can be built).
+    if !s.contains('%') {
+        if trimmed.split('.').any(str::is_empty) {
+            return Err(format!("`{s}` has an empty label"));
+        }
+        if let Some(l) = trimmed.split('.').find(|l| l.len() > 63) {
+            return Err(format!(
+                "`{s}` has a label of {} bytes: the limit is 63",
+                l.len()
+            ));
+        }
+    }
     let top = trimmed.rsplit('.').next().unwrap_or("");
     let ok = !top.is_empty()
         && top.len() <= 63

@@ -7,6 +7,25 @@ use prometheus_client::encoding::DescriptorEncoder;
 use super::{Labels, Snapshot, gauges};
 use crate::state::RunRecord;
 
+/// (target, port, subject, not_after, finished_at) of every MTA-STS policy host's certificate.
+pub(super) fn cert_rows(records: &[RunRecord]) -> Vec<(String, u16, String, i64, f64)> {
+    records
+        .iter()
+        .filter_map(|r| match &r.outcome.report {
+            Report::Dns(d) => d.mta_sts_cert.as_ref().map(|c| {
+                (
+                    format!("mta-sts.{}", d.domain),
+                    443,
+                    c.subject.clone(),
+                    c.not_after,
+                    r.finished_at,
+                )
+            }),
+            _ => None,
+        })
+        .collect()
+}
+
 pub(super) fn encode(
     records: &[RunRecord],
     enc: &mut DescriptorEncoder,
@@ -108,29 +127,6 @@ pub(super) fn encode(
                     let mut l = base(r, d);
                     l.push(("mode", m.clone()));
                     (l, 1.0)
-                })
-            })
-            .collect(),
-    )?;
-    gauges(
-        enc,
-        "mailauth_tls_cert_not_after_timestamp",
-        &snap.help(
-            "Not-after of the certificate presented, in Unix seconds, whether or not it verifies",
-        ),
-        Some(prometheus_client::registry::Unit::Seconds),
-        reports
-            .iter()
-            .filter_map(|(_, d)| {
-                d.mta_sts_cert.as_ref().map(|c| {
-                    (
-                        vec![
-                            ("target", format!("mta-sts.{}", d.domain)),
-                            ("port", "443".to_string()),
-                            ("subject", c.subject.clone()),
-                        ],
-                        c.not_after as f64,
-                    )
                 })
             })
             .collect(),

@@ -7,6 +7,7 @@
 
 mod dns;
 mod dnsbl;
+mod transport;
 
 use std::collections::BTreeMap;
 
@@ -135,6 +136,30 @@ impl Collector for Snapshot {
         )?;
         dnsbl::encode(recs, &mut enc, self)?;
         dns::encode(recs, &mut enc, self)?;
+        transport::encode(recs, &mut enc, self)?;
+        // One family for every certificate seen, whichever kind saw it; the latest run wins.
+        let mut certs: BTreeMap<(String, u16, String), (f64, i64)> = BTreeMap::new();
+        for (t, p, s, na, at) in dns::cert_rows(recs)
+            .into_iter()
+            .chain(transport::cert_rows(recs))
+        {
+            let e = certs.entry((t, p, s)).or_insert((at, na));
+            if at >= e.0 {
+                *e = (at, na);
+            }
+        }
+        gauges(
+            &mut enc,
+            "mailauth_tls_cert_not_after_timestamp",
+            &self.help("Not-after of the certificate presented, in Unix seconds, reported whether or not it verifies"),
+            Some(Unit::Seconds),
+            certs
+                .into_iter()
+                .map(|((t, p, s), (_, na))| {
+                    (vec![("target", t), ("port", p.to_string()), ("subject", s)], na as f64)
+                })
+                .collect(),
+        )?;
         if let Some(d) = &self.daemon {
             gauges(
                 &mut enc,
