@@ -7,6 +7,7 @@ use mailauth_probes::State;
 use mailauth_probes::dns::DnsSettings;
 use serde::Deserialize;
 
+use super::raw::RawState;
 use super::yaml::Node;
 use super::{Ctx, Domain, ProbeSettings};
 
@@ -27,14 +28,6 @@ struct RawDns {
     dmarc_p_none: Option<RawState>,
     /// Ask every authoritative nameserver directly (default true).
     nameservers: Option<bool>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "lowercase")]
-enum RawState {
-    Ok,
-    Warning,
-    Critical,
 }
 
 /// Per-target settings of a dns probe: the domain's own facts, or the base for others.
@@ -63,11 +56,7 @@ pub(super) fn load(
     let base = DnsSettings {
         selectors: raw.selectors.clone(),
         helo: raw.helo.clone(),
-        dmarc_p_none: match raw.dmarc_p_none {
-            Some(RawState::Ok) => State::Ok,
-            Some(RawState::Critical) => State::Critical,
-            _ => State::Warning,
-        },
+        dmarc_p_none: raw.dmarc_p_none.map_or(State::Warning, State::from),
         check_nameservers: raw.nameservers.unwrap_or(true),
         ..DnsSettings::default()
     };
@@ -131,7 +120,6 @@ pub(super) fn load(
             ok = false;
         }
     }
-    let mut seen = std::collections::HashSet::new();
-    targets.retain(|t| seen.insert(t.clone()));
+    super::dedup(&mut targets);
     ok.then_some((ProbeSettings::Dns(DnsProbe { base, per_domain }), targets))
 }

@@ -116,8 +116,7 @@ pub(super) fn load(
             ok = false;
         }
     }
-    let mut seen = std::collections::HashSet::new();
-    targets.retain(|t| seen.insert(t.clone()));
+    super::dedup(&mut targets);
 
     let zones = match raw.zones {
         None => {

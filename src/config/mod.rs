@@ -643,6 +643,12 @@ fn build_probe(
     })
 }
 
+/// Removes repeated targets, keeping the first of each.
+pub(crate) fn dedup(targets: &mut Vec<String>) {
+    let mut seen = std::collections::HashSet::new();
+    targets.retain(|t| seen.insert(t.clone()));
+}
+
 /// Reads a kind's own keys of a probe node (everything but the common keys).
 pub(crate) fn kind_part<T: serde::de::DeserializeOwned>(
     node: &Node,

@@ -58,6 +58,25 @@ pub struct RawProbeCommon {
     pub resolver: Option<ResolverSetting>,
 }
 
+/// A configurable state: `ok`, `warning` or `critical`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RawState {
+    Ok,
+    Warning,
+    Critical,
+}
+
+impl From<RawState> for mailauth_probes::State {
+    fn from(s: RawState) -> Self {
+        match s {
+            RawState::Ok => mailauth_probes::State::Ok,
+            RawState::Warning => mailauth_probes::State::Warning,
+            RawState::Critical => mailauth_probes::State::Critical,
+        }
+    }
+}
+
 /// `resolver: system` or a list of `IP[:PORT]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ResolverSetting {

@@ -7,6 +7,7 @@ use mailauth_probes::State;
 use mailauth_probes::transport::TransportSettings;
 use serde::Deserialize;
 
+use super::raw::RawState;
 use super::yaml::Node;
 use super::{Ctx, Domain, ProbeSettings};
 
@@ -28,14 +29,6 @@ struct RawTransport {
     open_relay: Option<bool>,
     /// State of an MX neither DANE nor MTA-STS protects: ok, warning (default), critical.
     unprotected: Option<RawState>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "lowercase")]
-enum RawState {
-    Ok,
-    Warning,
-    Critical,
 }
 
 const PORTS: &[u16] = &[25, 587, 465, 993, 143];
@@ -104,8 +97,7 @@ pub(super) fn load(
             ok = false;
         }
     }
-    let mut seen = std::collections::HashSet::new();
-    targets.retain(|t| seen.insert(t.clone()));
+    super::dedup(&mut targets);
     let defaults = TransportSettings::default();
     let settings = TransportSettings {
         domains: doms,
@@ -113,11 +105,7 @@ pub(super) fn load(
         require_starttls: raw.require_starttls.unwrap_or(true),
         cert_warning_days: raw.cert_warning_days.unwrap_or(14),
         open_relay: raw.open_relay.unwrap_or(true),
-        unprotected: match raw.unprotected {
-            Some(RawState::Ok) => State::Ok,
-            Some(RawState::Critical) => State::Critical,
-            _ => State::Warning,
-        },
+        unprotected: raw.unprotected.map_or(State::Warning, State::from),
         trust_anchor: None,
     };
     ok.then_some((ProbeSettings::Transport(settings), targets))

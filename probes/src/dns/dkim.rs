@@ -2,16 +2,9 @@
 //! size (RSA under 1024 bits is CRITICAL, under 2048 WARNING), the `t=y` testing flag.
 //! The RSA modulus length is read from the key's DER itself.
 
+pub use super::tags::Issue;
 use super::tags::{self, Tag};
 use crate::State;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Issue {
-    pub state: State,
-    pub start: usize,
-    pub end: usize,
-    pub message: String,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DkimKey {

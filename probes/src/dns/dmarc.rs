@@ -2,16 +2,9 @@
 //! `pct`, alignment modes, report destinations, with every fault placed in the record.
 //! Tags the DMARC revision (DMARCbis) drops (`pct`, `rf`, `ri`) are noted, not failed.
 
+pub use super::tags::Issue;
 use super::tags::{self, Tag};
 use crate::State;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Issue {
-    pub state: State,
-    pub start: usize,
-    pub end: usize,
-    pub message: String,
-}
 
 /// A parsed DMARC record.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -36,27 +36,17 @@ pub async fn check(
 ) -> (Vec<Finding>, DnssecFacts) {
     let mut out = vec![];
     let mut facts = DnssecFacts::default();
-    // The zone: the closest enclosing name with a SOA.
-    let mut zone = domain.to_string();
-    loop {
-        match r.soa_serial(&zone).await {
-            Ok(_) => break,
-            Err(DnsFailure::NoData | DnsFailure::NxDomain) if zone.matches('.').count() > 1 => {
-                zone = zone
-                    .split_once('.')
-                    .map(|(_, p)| p.to_string())
-                    .unwrap_or_default();
-            }
-            Err(f) => {
-                out.push(Finding::new(
-                    "dnssec:signed",
-                    failure_state(&f),
-                    format!("SOA of {zone}: {}", failure_text(&f)),
-                ));
-                return (out, facts);
-            }
+    let zone = match zone_of(domain, r).await {
+        Ok(z) => z,
+        Err((zone, f)) => {
+            out.push(Finding::new(
+                "dnssec:signed",
+                failure_state(&f),
+                format!("SOA of {zone}: {}", failure_text(&f)),
+            ));
+            return (out, facts);
         }
-    }
+    };
     let Ok(zone_name) = Name::from_ascii(format!("{zone}.")) else {
         return (out, facts);
     };
@@ -254,19 +244,9 @@ pub async fn validating_for(
     anchor_text: Option<&str>,
     r: &Resolver,
 ) -> Result<Resolver, String> {
-    let mut zone = name.trim_end_matches('.').to_ascii_lowercase();
-    loop {
-        match r.soa_serial(&zone).await {
-            Ok(_) => break,
-            Err(DnsFailure::NoData | DnsFailure::NxDomain) if zone.matches('.').count() > 1 => {
-                zone = zone
-                    .split_once('.')
-                    .map(|(_, p)| p.to_string())
-                    .unwrap_or_default();
-            }
-            Err(f) => return Err(format!("SOA of {zone}: {f}")),
-        }
-    }
+    let zone = zone_of(name, r)
+        .await
+        .map_err(|(zone, f)| format!("SOA of {zone}: {f}"))?;
     let zone_name = Name::from_ascii(format!("{zone}.")).map_err(|e| e.to_string())?;
     let answer = r
         .raw_records(zone_name.clone(), RecordType::DNSKEY, true)
@@ -281,6 +261,24 @@ pub async fn validating_for(
         .collect();
     let anchors = build_anchors(anchor_text, &zone_name, &keys, &rrsigs(&answer))?;
     r.validating_twin(anchors).map_err(|e| e.to_string())
+}
+
+/// The zone holding `name`: the closest enclosing name with a SOA. On failure, the name
+/// being asked and why.
+async fn zone_of(name: &str, r: &Resolver) -> Result<String, (String, DnsFailure)> {
+    let mut zone = name.trim_end_matches('.').to_ascii_lowercase();
+    loop {
+        match r.soa_serial(&zone).await {
+            Ok(_) => return Ok(zone),
+            Err(DnsFailure::NoData | DnsFailure::NxDomain) if zone.matches('.').count() > 1 => {
+                zone = zone
+                    .split_once('.')
+                    .map(|(_, p)| p.to_string())
+                    .unwrap_or_default();
+            }
+            Err(f) => return Err((zone, f)),
+        }
+    }
 }
 
 fn rrsigs(records: &[Record]) -> Vec<RRSIG> {

@@ -1,6 +1,15 @@
 //! Tag=value lists (RFC 6376 3.2), the syntax of DKIM key records, DMARC, MTA-STS and
 //! TLS-RPT TXT records, parsed with the position of every tag so faults can be placed.
 
+/// A fault in a tag-value record (DMARC, DKIM key) at a byte range, with its state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issue {
+    pub state: crate::State,
+    pub start: usize,
+    pub end: usize,
+    pub message: String,
+}
+
 /// One `name=value` pair and where it stands in the record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tag {
