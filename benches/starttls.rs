@@ -47,14 +47,19 @@ fn usage(pid: u32) -> (f64, u64) {
 }
 
 async fn one_check(tls: &TlsClient) -> Result<(), String> {
-    let tcp = tokio::net::TcpStream::connect(MX).await.map_err(|e| e.to_string())?;
+    let tcp = tokio::net::TcpStream::connect(MX)
+        .await
+        .map_err(|e| e.to_string())?;
     tcp.set_nodelay(true).map_err(|e| e.to_string())?;
     let mut c = Conn::new(tcp);
     let g = c.reply().await.map_err(|e| e.to_string())?;
     if g.code != 220 {
         return Err(g.text());
     }
-    let e = c.command("EHLO bench.lab.test").await.map_err(|e| e.to_string())?;
+    let e = c
+        .command("EHLO bench.lab.test")
+        .await
+        .map_err(|e| e.to_string())?;
     if !e.has("STARTTLS") {
         return Err("no STARTTLS".into());
     }
@@ -67,7 +72,10 @@ async fn one_check(tls: &TlsClient) -> Result<(), String> {
         .await?;
     report.verified?;
     let mut c = Conn::new(tls_stream);
-    let e = c.command("EHLO bench.lab.test").await.map_err(|e| e.to_string())?;
+    let e = c
+        .command("EHLO bench.lab.test")
+        .await
+        .map_err(|e| e.to_string())?;
     if e.code != 250 {
         return Err(e.text());
     }
@@ -113,9 +121,12 @@ fn ours() -> (f64, f64, u64, usize) {
 }
 
 fn blackbox() -> Option<(f64, f64, u64, usize)> {
-    let bin = ["/usr/bin/prometheus-blackbox-exporter", "/usr/bin/blackbox_exporter"]
-        .into_iter()
-        .find(|p| std::path::Path::new(p).exists())?;
+    let bin = [
+        "/usr/bin/prometheus-blackbox-exporter",
+        "/usr/bin/blackbox_exporter",
+    ]
+    .into_iter()
+    .find(|p| std::path::Path::new(p).exists())?;
     let dir = std::env::temp_dir().join(format!("bench-blackbox-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let cfg = dir.join("blackbox.yml");
@@ -127,7 +138,11 @@ fn blackbox() -> Option<(f64, f64, u64, usize)> {
         ),
     )
     .unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let addr = format!("127.0.0.1:{port}");
     let mut child = Command::new(bin)
         .arg(format!("--config.file={}", cfg.display()))
@@ -151,7 +166,10 @@ fn blackbox() -> Option<(f64, f64, u64, usize)> {
     let path = format!("/probe?module=smtp_starttls&target={MX}");
     let probe_ok = get(&path).is_some_and(|b| b.contains("probe_success 1"));
     if !probe_ok {
-        eprintln!("blackbox: a single probe did not succeed; its answer:\n{}", get(&format!("{path}&debug=true")).unwrap_or_default());
+        eprintln!(
+            "blackbox: a single probe did not succeed; its answer:\n{}",
+            get(&format!("{path}&debug=true")).unwrap_or_default()
+        );
     }
     let (cpu0, _) = usage(child.id());
     let ok = Arc::new(AtomicUsize::new(0));
@@ -188,14 +206,30 @@ fn main() {
     let (w, c, r, n) = ours();
     println!("| tool | checks ok | wall (s) | CPU ms per check | peak RSS (MiB) |");
     println!("| --- | --- | --- | --- | --- |");
-    println!("| mailauth-probes (in process) | {n}/{CHECKS} | {w:.2} | {:.3} | {:.1} |", c * 1000.0, r as f64 / 1024.0);
+    println!(
+        "| mailauth-probes (in process) | {n}/{CHECKS} | {w:.2} | {:.3} | {:.1} |",
+        c * 1000.0,
+        r as f64 / 1024.0
+    );
     match blackbox() {
         Some((bw, bc, br, bn)) => {
-            println!("| prometheus-blackbox-exporter (/probe) | {bn}/{CHECKS} | {bw:.2} | {:.3} | {:.1} |", bc * 1000.0, br as f64 / 1024.0);
+            println!(
+                "| prometheus-blackbox-exporter (/probe) | {bn}/{CHECKS} | {bw:.2} | {:.3} | {:.1} |",
+                bc * 1000.0,
+                br as f64 / 1024.0
+            );
             println!();
-            println!("CPU per check, ours / blackbox: {:.2}; wall, ours / blackbox: {:.2}", c / bc.max(1e-9), w / bw.max(1e-9));
+            println!(
+                "CPU per check, ours / blackbox: {:.2}; wall, ours / blackbox: {:.2}",
+                c / bc.max(1e-9),
+                w / bw.max(1e-9)
+            );
         }
-        None => println!("| prometheus-blackbox-exporter | not installed (contrib/install-deps) | | | |"),
+        None => println!(
+            "| prometheus-blackbox-exporter | not installed (contrib/install-deps) | | | |"
+        ),
     }
-    println!("\ntargets: under 2.5 s wall for {CHECKS}, and less CPU per check than blackbox_exporter");
+    println!(
+        "\ntargets: under 2.5 s wall for {CHECKS}, and less CPU per check than blackbox_exporter"
+    );
 }

@@ -767,6 +767,87 @@ mod tests {
     }
 
     #[test]
+    fn plus_all_is_critical_but_no_syntax_error() {
+        let r = SpfRecord::parse("v=spf1 +all");
+        assert_eq!(worst(&r), State::Critical);
+        assert!(!r.is_permerror(), "{:?}", r.issues);
+        let r = SpfRecord::parse("v=spf1 ipv4:192.0.2.1 -all");
+        assert!(r.is_permerror(), "{:?}", r.issues);
+        assert!(!SpfRecord::parse("v=spf1 ptr ?all").is_permerror());
+    }
+
+    #[test]
+    fn a_domain_spec_may_hold_a_slash_before_its_cidr_lengths() {
+        for (text, domain, c4, c6) in [
+            (
+                "v=spf1 a:foo:bar/baz.example.com -all",
+                "foo:bar/baz.example.com",
+                None,
+                None,
+            ),
+            (
+                "v=spf1 mx:foo:bar/baz.example.com/24 -all",
+                "foo:bar/baz.example.com",
+                Some(24),
+                None,
+            ),
+            (
+                "v=spf1 a:example.org/24//64 -all",
+                "example.org",
+                Some(24),
+                Some(64),
+            ),
+            ("v=spf1 a:%{d}/24 -all", "%{d}", Some(24), None),
+        ] {
+            let r = SpfRecord::parse(text);
+            assert!(r.issues.is_empty(), "{text}: {:?}", r.issues);
+            let (_, m) = r.mechanisms().next().unwrap();
+            let (d, cidr4, cidr6) = match m {
+                Mechanism::A {
+                    domain,
+                    cidr4,
+                    cidr6,
+                }
+                | Mechanism::Mx {
+                    domain,
+                    cidr4,
+                    cidr6,
+                } => (domain.clone(), *cidr4, *cidr6),
+                other => panic!("{text}: {other:?}"),
+            };
+            assert_eq!(
+                (d.as_deref(), cidr4, cidr6),
+                (Some(domain), c4, c6),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_domain_without_macros_needs_dns_labels() {
+        let long = format!("v=spf1 a:{}.example.com -all", "a".repeat(64));
+        for (text, words) in [
+            ("v=spf1 a:mail.example...com -all", "empty label"),
+            (long.as_str(), "limit is 63"),
+            ("v=spf1 include:example.com.. -all", "empty label"),
+        ] {
+            let r = SpfRecord::parse(text);
+            assert!(r.is_permerror(), "{text}: {:?}", r.issues);
+            assert!(
+                r.issues.iter().any(|i| i.message.contains(words)),
+                "{text}: {:?}",
+                r.issues
+            );
+        }
+        // A final dot is fine; a macro may expand to anything.
+        assert!(
+            SpfRecord::parse("v=spf1 a:mail.example.com. a:%{l}..x.example -all")
+                .issues
+                .is_empty()
+        );
+    }
+
+    #[test]
     fn long_record_is_a_warning() {
         let mut t = String::from("v=spf1");
         while t.len() < 520 {

@@ -199,20 +199,10 @@ async fn void(r: &Resolver, name: &str, _mx: bool) -> bool {
 /// `permerror`). docs/spf-rfc7208.md lists where it still differs from the RFC 7208 test
 /// suite, and why.
 pub async fn check_host(r: &Resolver, ip: IpAddr, helo: &str, sender: &str) -> &'static str {
-    // RFC 7208 5: an IPv4-mapped IPv6 client is an IPv4 client (mail-auth would look up
-    // AAAA records for `a` and `mx`).
-    let ip = ip.to_canonical();
-    let domain = sender
-        .rsplit_once('@')
-        .map(|(_, d)| d)
-        .unwrap_or(helo)
-        .to_ascii_lowercase();
-    // RFC 7208 4.3: a malformed domain gives `none` without any lookup. mail-auth checks
-    // only the label lengths and the presence of a dot.
-    if !valid_domain(&domain) {
-        return "none";
-    }
-    let domain = domain.trim_end_matches('.').to_string();
+    let (ip, domain) = match identity(ip, helo, sender) {
+        Ok(v) => v,
+        Err(result) => return result,
+    };
     let auth = mail_auth::MessageAuthenticator(r.hickory().clone());
     let params = if sender.is_empty() {
         mail_auth::spf::verify::SpfParameters::verify_ehlo(ip, helo, "mailauth-probe")
@@ -223,9 +213,7 @@ pub async fn check_host(r: &Resolver, ip: IpAddr, helo: &str, sender: &str) -> &
     if lenient == "none" {
         return lenient;
     }
-    // Strict reading of the records mail-auth read leniently. A syntax error anywhere in
-    // the record is `permerror` before any evaluation (RFC 7208 4.6), so it also wins over
-    // a temperror met while evaluating.
+    // Strict reading of the records mail-auth read leniently.
     let Ok(all) = r.txt_strings(&domain).await else {
         return lenient;
     };
@@ -234,26 +222,27 @@ pub async fn check_host(r: &Resolver, ip: IpAddr, helo: &str, sender: &str) -> &
         .map(|p| p.concat())
         .filter(|t| is_spf(t))
         .collect();
-    if records.len() > 1 {
-        return "permerror";
+    if let Some(result) = records_verdict(lenient, &records) {
+        return result;
     }
-    let Some(text) = records.first() else {
-        return lenient;
-    };
-    let rec = SpfRecord::parse(text);
-    if rec.is_permerror() {
-        return "permerror";
+    let w = walk(&domain, &SpfRecord::parse(&records[0]), r).await;
+    walk_verdict(lenient, &w)
+}
+
+/// The client address and the domain `check_host()` evaluates, or its result when there is
+/// nothing to evaluate. RFC 7208 5: an IPv4-mapped IPv6 client is an IPv4 client (mail-auth
+/// would look up AAAA records for `a` and `mx`). RFC 7208 4.3: a malformed domain gives
+/// `none` without any lookup; mail-auth checks only label lengths and that there is a dot.
+fn identity(ip: IpAddr, helo: &str, sender: &str) -> Result<(IpAddr, String), &'static str> {
+    let domain = sender
+        .rsplit_once('@')
+        .map(|(_, d)| d)
+        .unwrap_or(helo)
+        .to_ascii_lowercase();
+    if !valid_domain(&domain) {
+        return Err("none");
     }
-    if lenient == "temperror" {
-        return lenient;
-    }
-    // The 10-lookup limit is mail-auth's, counted as it evaluates (a term after the match
-    // costs nothing); mail-auth has no void-lookup limit.
-    let w = walk(&domain, &rec, r).await;
-    if w.voids > 2 || w.permerror {
-        return "permerror";
-    }
-    lenient
+    Ok((ip.to_canonical(), domain.trim_end_matches('.').to_string()))
 }
 
 /// A domain `check_host()` can evaluate (RFC 7208 4.3): at least two labels, none empty or
@@ -264,4 +253,90 @@ fn valid_domain(d: &str) -> bool {
         && d.len() <= 253
         && d.contains('.')
         && d.split('.').all(|l| !l.is_empty() && l.len() <= 63)
+}
+
+/// The result decided by the domain's own SPF `records` and mail-auth's `lenient` result,
+/// or `None` when the includes and redirects must be walked. A syntax error anywhere in the
+/// record is `permerror` before any evaluation (RFC 7208 4.6), so it wins over a temperror
+/// met while evaluating; `+all` is no syntax error.
+fn records_verdict(lenient: &'static str, records: &[String]) -> Option<&'static str> {
+    match records {
+        [] => Some(lenient),
+        [one] if SpfRecord::parse(one).is_permerror() => Some("permerror"),
+        [_] if lenient == "temperror" => Some(lenient),
+        [_] => None,
+        _ => Some("permerror"),
+    }
+}
+
+/// The result once the includes and redirects are walked. The 10-lookup limit is left to
+/// mail-auth, which counts as it evaluates (a term after the match costs nothing, RFC 7208
+/// 4.6.4); mail-auth has no void-lookup limit, so the walk's count decides.
+fn walk_verdict(lenient: &'static str, w: &Walk) -> &'static str {
+    if w.voids > 2 || w.permerror {
+        "permerror"
+    } else {
+        lenient
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_treats_ipv4_mapped_clients_as_ipv4() {
+        let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
+        let (ip, domain) = identity(mapped, "mail.example.org", "a@Example.ORG.").unwrap();
+        assert_eq!(ip, "192.0.2.1".parse::<IpAddr>().unwrap());
+        assert_eq!(domain, "example.org");
+        let v6: IpAddr = "2001:db8::1".parse().unwrap();
+        assert_eq!(
+            identity(v6, "h.example", "").unwrap(),
+            (v6, "h.example".into())
+        );
+    }
+
+    #[test]
+    fn identity_gives_none_for_a_malformed_domain() {
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        for (helo, sender) in [
+            ("mail.example.net", "a@A...example.com"),
+            ("[192.0.2.1]", ""),
+            ("OEMCOMPUTER", "foo@[192.0.2.1]"),
+            ("A2345678", ""),
+            ("h.example", &format!("a@{}.example.com", "x".repeat(64))),
+        ] {
+            assert_eq!(identity(ip, helo, sender), Err("none"), "{helo} {sender}");
+        }
+    }
+
+    #[test]
+    fn a_syntax_error_wins_over_temperror_but_plus_all_is_no_error() {
+        let one = |t: &str| vec![t.to_string()];
+        let bad = one("v=spf1 a:example.com:8080 -all");
+        assert_eq!(records_verdict("temperror", &bad), Some("permerror"));
+        assert_eq!(records_verdict("pass", &bad), Some("permerror"));
+        let good = one("v=spf1 a -all");
+        assert_eq!(records_verdict("temperror", &good), Some("temperror"));
+        assert_eq!(records_verdict("fail", &good), None);
+        assert_eq!(records_verdict("pass", &one("v=spf1 +all")), None);
+        let two = vec!["v=spf1 -all".to_string(), "v=spf1 +all".to_string()];
+        assert_eq!(records_verdict("fail", &two), Some("permerror"));
+        assert_eq!(records_verdict("neutral", &[]), Some("neutral"));
+    }
+
+    #[test]
+    fn the_lookup_limit_is_left_to_evaluation() {
+        let w = |lookups, voids, permerror| Walk {
+            lookups,
+            voids,
+            findings: vec![],
+            permerror,
+        };
+        // include-at-limit: 11 terms in all, but the match comes after the 10th.
+        assert_eq!(walk_verdict("pass", &w(11, 0, false)), "pass");
+        assert_eq!(walk_verdict("pass", &w(3, 3, false)), "permerror");
+        assert_eq!(walk_verdict("fail", &w(1, 0, true)), "permerror");
+    }
 }

@@ -105,14 +105,14 @@ mod tests {
         assert!(!matches_cert(&wrong, &cert));
         // usage 3 looks at the leaf only, usage 2 above it.
         let chain = vec![cert.clone(), b"issuer".to_vec()];
-        assert!(chain_matches(&[sha.clone()], &chain));
+        assert!(chain_matches(std::slice::from_ref(&sha), &chain));
         let ta = Tlsa {
             usage: 2,
             selector: 0,
             matching: 0,
             data: b"issuer".to_vec(),
         };
-        assert!(chain_matches(&[ta.clone()], &chain));
+        assert!(chain_matches(std::slice::from_ref(&ta), &chain));
         assert!(!chain_matches(&[ta], &chain[..1]));
     }
 }
