@@ -23,6 +23,27 @@ use crate::tls::{TlsReport, cert_finding};
 use crate::{Finding, Outcome, ProbeContext, Report, State};
 use smtp::{Conn, Reply};
 
+#[cfg(test)]
+mod tests {
+    use super::split_target;
+
+    #[test]
+    fn targets() {
+        assert_eq!(
+            split_target("MX.example.org."),
+            Ok(("mx.example.org".into(), 25))
+        );
+        assert_eq!(
+            split_target("smtp.example.org:587"),
+            Ok(("smtp.example.org".into(), 587))
+        );
+        assert_eq!(split_target("127.0.9.1"), Ok(("127.0.9.1".into(), 25)));
+        assert!(split_target("host:0").is_err());
+        assert!(split_target("host:smtp").is_err());
+        assert!(split_target("").is_err());
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct TransportSettings {
     /// Targets that are mail domains: their MX hosts are probed.
@@ -167,14 +188,10 @@ fn split_target(t: &str) -> Result<(String, u16), String> {
         ),
         _ => (t.clone(), 25),
     };
-    if h.is_empty() || h.parse::<IpAddr>().is_ok() && port_is_bad(p) {
+    if h.is_empty() || p == 0 {
         return Err(format!("`{t}` is not host or host:port"));
     }
     Ok((h, p))
-}
-
-fn port_is_bad(p: u16) -> bool {
-    p == 0
 }
 
 /// Addresses of `host` (A and AAAA), or the finding why there are none.
