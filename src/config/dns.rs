@@ -66,22 +66,15 @@ pub(super) fn load(
         let key = d.trim_end_matches('.').to_ascii_lowercase();
         match domains.get(&key) {
             Some(dom) => {
-                let mut s = base.clone();
-                for sel in &dom.dkim_selectors {
-                    if !s.selectors.contains(sel) {
-                        s.selectors.push(sel.clone());
-                    }
-                }
-                s.sending_ips = dom.sending_ips.clone();
-                s.mx_expected = dom.mx_expected.clone();
-                per_domain.insert(key.clone(), s);
+                per_domain.insert(key.clone(), domain_settings(&base, dom));
                 targets.push(key);
             }
             None => {
-                let n = super::dnsbl::seq_item(node, "domains", i);
-                ctx.error(
-                    n,
-                    &format!("{path}.domains[{i}]"),
+                ctx.item_error(
+                    node,
+                    path,
+                    "domains",
+                    i,
                     format!("`{d}` is not in the top-level `domains:` map"),
                 );
                 ok = false;
@@ -92,10 +85,11 @@ pub(super) fn load(
         match mailauth_probes::dnsbl::Subject::parse(t) {
             Ok(mailauth_probes::dnsbl::Subject::Domain(d)) => targets.push(d),
             _ => {
-                let n = super::dnsbl::seq_item(node, "targets", i);
-                ctx.error(
-                    n,
-                    &format!("{path}.targets[{i}]"),
+                ctx.item_error(
+                    node,
+                    path,
+                    "targets",
+                    i,
                     format!("`{t}` is not a domain name"),
                 );
                 ok = false;
@@ -104,11 +98,7 @@ pub(super) fn load(
     }
     if raw.domains.is_empty() && raw.targets.is_empty() {
         for (name, dom) in domains {
-            let mut s = base.clone();
-            s.selectors.extend(dom.dkim_selectors.iter().cloned());
-            s.sending_ips = dom.sending_ips.clone();
-            s.mx_expected = dom.mx_expected.clone();
-            per_domain.insert(name.clone(), s);
+            per_domain.insert(name.clone(), domain_settings(&base, dom));
             targets.push(name.clone());
         }
         if targets.is_empty() {
@@ -122,4 +112,18 @@ pub(super) fn load(
     }
     super::dedup(&mut targets);
     ok.then_some((ProbeSettings::Dns(DnsProbe { base, per_domain }), targets))
+}
+
+/// The probe's base settings with a configured domain's own facts: its selectors (added to
+/// the probe's, once each), sending IPs and expected MX hosts.
+fn domain_settings(base: &DnsSettings, dom: &Domain) -> DnsSettings {
+    let mut s = base.clone();
+    for sel in &dom.dkim_selectors {
+        if !s.selectors.contains(sel) {
+            s.selectors.push(sel.clone());
+        }
+    }
+    s.sending_ips = dom.sending_ips.clone();
+    s.mx_expected = dom.mx_expected.clone();
+    s
 }

@@ -77,8 +77,7 @@ pub(super) fn load(
         match Subject::parse(t) {
             Ok(s) => targets.push(s.to_string()),
             Err(e) => {
-                let n = seq_item(node, "targets", i);
-                ctx.error(n, &format!("{path}.targets[{i}]"), e.to_string());
+                ctx.item_error(node, path, "targets", i, e.to_string());
                 ok = false;
             }
         }
@@ -91,10 +90,11 @@ pub(super) fn load(
                 targets.push(key);
             }
             None => {
-                let n = seq_item(node, "domains", i);
-                ctx.error(
-                    n,
-                    &format!("{path}.domains[{i}]"),
+                ctx.item_error(
+                    node,
+                    path,
+                    "domains",
+                    i,
                     format!("`{d}` is not in the top-level `domains:` map"),
                 );
                 ok = false;
@@ -135,7 +135,7 @@ pub(super) fn load(
             let mut zones = Vec::new();
             for (i, rz) in list.into_iter().enumerate() {
                 let zpath = format!("{path}.zones[{i}]");
-                let znode = seq_item(node, "zones", i);
+                let znode = super::seq_item(node, "zones", i);
                 let kind = match rz.kind {
                     RawZoneKind::Ip => ZoneKind::Ip,
                     RawZoneKind::Domain => ZoneKind::Domain,
@@ -205,9 +205,4 @@ pub(super) fn load(
         }
     };
     ok.then_some((ProbeSettings::Dnsbl(DnsblSettings { zones }), targets))
-}
-
-pub(super) fn seq_item<'a>(node: &'a Node, key: &str, i: usize) -> &'a Node {
-    let n = node.get(key).unwrap_or(node);
-    n.as_seq().and_then(|s| s.get(i)).unwrap_or(n)
 }

@@ -224,6 +224,22 @@ impl Ctx<'_> {
         });
     }
 
+    /// An error at element `i` of the list `key` of `node`, with its path `{path}.{key}[{i}]`.
+    pub fn item_error(
+        &mut self,
+        node: &Node,
+        path: &str,
+        key: &str,
+        i: usize,
+        message: impl Into<String>,
+    ) {
+        self.error(
+            seq_item(node, key, i),
+            &format!("{path}.{key}[{i}]"),
+            message,
+        );
+    }
+
     /// Reads a secret given by `<key>_file` or `<key>_env` in `node` (a map). Returns `None`
     /// (having recorded why) when neither or both are given or the reference is broken.
     pub fn secret(&mut self, node: &Node, path: &str, key: &str) -> Option<Option<String>> {
@@ -641,6 +657,13 @@ fn build_probe(
         targets,
         settings,
     })
+}
+
+/// Element `i` of the list `key` of `node` (or the nearest node that exists), for placing
+/// an error.
+pub(crate) fn seq_item<'a>(node: &'a Node, key: &str, i: usize) -> &'a Node {
+    let n = node.get(key).unwrap_or(node);
+    n.as_seq().and_then(|s| s.get(i)).unwrap_or(n)
 }
 
 /// Removes repeated targets, keeping the first of each.

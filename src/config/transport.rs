@@ -49,10 +49,11 @@ pub(super) fn load(
             mailauth_probes::dnsbl::Subject::parse(&d),
             Ok(mailauth_probes::dnsbl::Subject::Domain(_))
         ) {
-            let n = super::dnsbl::seq_item(node, "domains", i);
-            ctx.error(
-                n,
-                &format!("{path}.domains[{i}]"),
+            ctx.item_error(
+                node,
+                path,
+                "domains",
+                i,
                 format!("`{d}` is not a domain name"),
             );
             ok = false;
@@ -73,10 +74,11 @@ pub(super) fn load(
                 targets.push(if p == 25 { host } else { t.clone() })
             }
             _ => {
-                let n = super::dnsbl::seq_item(node, "targets", i);
-                ctx.error(
-                    n,
-                    &format!("{path}.targets[{i}]"),
+                ctx.item_error(
+                    node,
+                    path,
+                    "targets",
+                    i,
                     format!("`{t}`: write host or host:port with port 25, 587, 465, 993 or 143"),
                 );
                 ok = false;
