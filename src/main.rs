@@ -250,6 +250,7 @@ async fn run_once(
                 target: t.clone(),
                 finished_at: now(),
                 outcome: Arc::new(outcome),
+                history: None,
             }
         })
     });
@@ -287,6 +288,7 @@ async fn lint(
         target: domain.to_string(),
         finished_at: now(),
         outcome: Arc::new(outcome),
+        history: None,
     };
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&record)?),

@@ -93,6 +93,9 @@ impl Runtime {
                 ProbeSettings::Transport(s) => {
                     mailauth_probes::transport::probe(s, target, &ctx).await
                 }
+                ProbeSettings::Roundtrip(s) => {
+                    mailauth_probes::roundtrip::probe(s, target, &ctx).await
+                }
             }
         };
         let mut outcome = match deadline.run(work).await {

@@ -89,6 +89,7 @@ impl Job {
                     target: self.target.clone(),
                     finished_at: now(),
                     outcome: Arc::new(outcome),
+                    history: None,
                 },
             );
             // Next run one interval after this one started, shifted by ±jitter.

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
-use mailauth_probes::Outcome;
+use mailauth_probes::roundtrip::Placement;
+use mailauth_probes::{Outcome, Report, State};
 use serde::{Deserialize, Serialize};
 
 /// One finished run.
@@ -18,6 +19,79 @@ pub struct RunRecord {
     /// Seconds since the Unix epoch when the run finished.
     pub finished_at: f64,
     pub outcome: Arc<Outcome>,
+    /// What accumulates across scheduled runs (round-trip latency histogram, last success);
+    /// `None` for one-off runs, whose metrics then describe that run alone.
+    #[serde(default)]
+    pub history: Option<Arc<RoundtripHistory>>,
+}
+
+/// Upper bounds (seconds) of the round-trip latency histogram's buckets.
+pub const LATENCY_BUCKETS: &[f64] = &[
+    0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 30.0, 60.0, 120.0, 300.0, 600.0,
+];
+
+/// Per seed mailbox, accumulated over a probe's scheduled runs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MailboxHistory {
+    /// Observations per bucket of [`LATENCY_BUCKETS`], then one for +Inf (not cumulative).
+    pub buckets: Vec<u64>,
+    pub sum: f64,
+    pub count: u64,
+    /// When a run last delivered to this mailbox with every finding about it OK or WARNING.
+    pub last_success: Option<f64>,
+}
+
+/// The round-trip facts that outlive one run, by mailbox name.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RoundtripHistory {
+    pub mailboxes: BTreeMap<String, MailboxHistory>,
+}
+
+impl RoundtripHistory {
+    /// `prev` with the run `outcome` (finished at `finished_at`) added; `None` when the
+    /// outcome is not a round trip's.
+    pub fn after(
+        prev: Option<&RoundtripHistory>,
+        outcome: &Outcome,
+        finished_at: f64,
+    ) -> Option<Self> {
+        let mailauth_probes::Report::Roundtrip(report) = &outcome.report else {
+            return None;
+        };
+        let mut next = prev.cloned().unwrap_or_default();
+        // Mailboxes no longer configured disappear with their series.
+        next.mailboxes
+            .retain(|name, _| report.mailboxes.iter().any(|m| &m.name == name));
+        let send_ok = outcome
+            .findings
+            .iter()
+            .filter(|f| f.check == "send" || f.check.starts_with("send:"))
+            .all(|f| matches!(f.state, State::Ok | State::Warning));
+        for m in &report.mailboxes {
+            let h = next.mailboxes.entry(m.name.clone()).or_default();
+            h.buckets.resize(LATENCY_BUCKETS.len() + 1, 0);
+            if let Some(l) = m.latency_seconds {
+                let i = LATENCY_BUCKETS
+                    .iter()
+                    .position(|b| l <= *b)
+                    .unwrap_or(LATENCY_BUCKETS.len());
+                h.buckets[i] += 1;
+                h.sum += l;
+                h.count += 1;
+            }
+            let suffix = format!(":{}", m.name);
+            let mine_ok = outcome
+                .findings
+                .iter()
+                .filter(|f| f.check.ends_with(&suffix))
+                .all(|f| matches!(f.state, State::Ok | State::Warning));
+            let delivered = matches!(m.placement, Some(Placement::Inbox) | Some(Placement::Junk));
+            if send_ok && mine_ok && delivered {
+                h.last_success = Some(finished_at);
+            }
+        }
+        Some(next)
+    }
 }
 
 #[derive(Debug, Default)]
@@ -66,9 +140,19 @@ impl Store {
     pub fn record(&self, generation: u64, record: RunRecord) {
         let mut inner = self.write();
         if inner.generation == generation {
-            inner
-                .results
-                .insert((record.probe.clone(), record.target.clone()), record);
+            let mut record = record;
+            let key = (record.probe.clone(), record.target.clone());
+            let previous = inner.results.get(&key);
+            if let (Some(prev), Report::Dns(new)) = (previous, &record.outcome.report)
+                && let Report::Dns(old) = &prev.outcome.report
+                && let Some(note) = mailauth_probes::dns::mta_sts_change(old, new)
+            {
+                Arc::make_mut(&mut record.outcome).findings.push(note);
+            }
+            let prev = previous.and_then(|r| r.history.as_deref());
+            record.history =
+                RoundtripHistory::after(prev, &record.outcome, record.finished_at).map(Arc::new);
+            inner.results.insert(key, record);
         }
     }
 
@@ -97,5 +181,57 @@ impl Store {
     /// A copy of every latest result, ordered by probe then target.
     pub fn snapshot(&self) -> Vec<RunRecord> {
         self.read().results.values().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mailauth_probes::dns::DnsReport;
+
+    fn dns_run(at: f64, id: &str, policy: &str) -> RunRecord {
+        let report = DnsReport {
+            domain: "lab.test".into(),
+            mta_sts_id: Some(id.into()),
+            mta_sts_policy: Some(policy.into()),
+            ..DnsReport::default()
+        };
+        RunRecord {
+            probe: "d".into(),
+            kind: "dns".into(),
+            target: "lab.test".into(),
+            finished_at: at,
+            outcome: Arc::new(Outcome::new(vec![], Report::Dns(Box::new(report)))),
+            history: None,
+        }
+    }
+
+    fn notes(store: &Store) -> Vec<(State, String)> {
+        store.snapshot()[0]
+            .outcome
+            .findings
+            .iter()
+            .filter(|f| f.check == "mta-sts:id")
+            .map(|f| (f.state, f.summary.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn mta_sts_id_changes_are_noted_and_a_policy_changed_under_the_same_id_warned() {
+        let store = Store::default();
+        store.begin_generation(1, &[("d".into(), "lab.test".into(), "dns".into())]);
+        store.record(1, dns_run(1.0, "a1", "mode enforce"));
+        assert!(notes(&store).is_empty(), "nothing to compare with yet");
+        store.record(1, dns_run(2.0, "a1", "mode enforce"));
+        assert!(notes(&store).is_empty());
+        store.record(1, dns_run(3.0, "b2", "mode testing"));
+        let n = notes(&store);
+        assert_eq!(n.len(), 1);
+        assert_eq!(n[0].0, State::Ok);
+        assert!(n[0].1.contains("from a1 to b2"), "{}", n[0].1);
+        store.record(1, dns_run(4.0, "b2", "mode enforce"));
+        let n = notes(&store);
+        assert_eq!(n[0].0, State::Warning);
+        assert!(n[0].1.contains("did not"), "{}", n[0].1);
     }
 }

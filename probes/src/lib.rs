@@ -15,6 +15,7 @@
 //!   asked to, and whose errors say NXDOMAIN, NODATA, SERVFAIL, REFUSED or timeout.
 //! - [`dnsbl`]: listing of the operator's own IPs and domains on DNS block lists.
 
+pub mod authres;
 pub mod deadline;
 pub mod dns;
 pub mod dnsbl;
@@ -22,6 +23,7 @@ pub mod limits;
 pub mod mta_sts;
 pub mod outcome;
 pub mod resolver;
+pub mod roundtrip;
 pub mod tls;
 pub mod transport;
 
@@ -55,4 +57,26 @@ pub enum Error {
     Tls(String),
     #[error("invalid target `{target}`: {reason}")]
     Target { target: String, reason: String },
+}
+
+/// A password, key or token: never printed by `Debug`, so it cannot reach a log line, an
+/// error or a metric by accident. Only the code that hands it to the peer calls
+/// [`Secret::expose`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
 }

@@ -148,6 +148,7 @@ pub enum Report {
     Dnsbl(crate::dnsbl::DnsblReport),
     Dns(Box<crate::dns::DnsReport>),
     Transport(Box<crate::transport::TransportReport>),
+    Roundtrip(Box<crate::roundtrip::RoundtripReport>),
 }
 
 /// What one run of one probe against one target found.

@@ -50,6 +50,8 @@ pub struct TlsReport {
 #[derive(Debug, Clone)]
 pub struct TlsClient {
     roots: Arc<RootCertStore>,
+    /// The extra CAs as given, for clients that build their own TLS setup (lettre).
+    extra_ca_pem: Option<Arc<str>>,
 }
 
 impl TlsClient {
@@ -78,7 +80,13 @@ impl TlsClient {
         }
         Ok(TlsClient {
             roots: Arc::new(roots),
+            extra_ca_pem: extra_ca_pem.map(Arc::from),
         })
+    }
+
+    /// The extra trusted CAs (PEM), if any were configured.
+    pub fn extra_ca_pem(&self) -> Option<&str> {
+        self.extra_ca_pem.as_deref()
     }
 
     /// Runs a TLS handshake over `io` for `server_name`. `Err` only when no TLS session could

@@ -180,9 +180,12 @@ async fn outcomes(args: &Args, timeout: Duration) -> Result<Vec<RunRecord>, Stri
                 }
                 ProbeSettings::Transport(s)
             }
-            "roundtrip" | "reports" => {
+            "roundtrip" => {
+                return Err("bad arguments: a round trip needs its sender and seed mailboxes from a config: use --config FILE --probe NAME, or --daemon URL --probe NAME for the daemon's latest run".into());
+            }
+            "reports" => {
                 return Err(format!(
-                    "bad arguments: kind `{kind}` is not available in this version (available: dnsbl, dns, transport)"
+                    "bad arguments: kind `{kind}` is not available in this version (available: dnsbl, dns, transport, roundtrip)"
                 ));
             }
             other => return Err(format!("bad arguments: unknown kind `{other}`")),
@@ -205,6 +208,7 @@ async fn outcomes(args: &Args, timeout: Duration) -> Result<Vec<RunRecord>, Stri
                 target: t.clone(),
                 finished_at: mailauth_probe::state::now(),
                 outcome: Arc::new(runtime.run(probe, t, Some(deadline)).await),
+                history: None,
             }
         }
     });

@@ -8,6 +8,7 @@
 
 mod dns;
 mod dnsbl;
+mod roundtrip;
 mod transport;
 
 pub use dns::DnsProbe;
@@ -114,6 +115,7 @@ pub enum ProbeSettings {
     Dnsbl(DnsblSettings),
     Dns(dns::DnsProbe),
     Transport(mailauth_probes::transport::TransportSettings),
+    Roundtrip(Box<mailauth_probes::roundtrip::RoundtripSettings>),
 }
 
 impl ProbeSettings {
@@ -122,6 +124,7 @@ impl ProbeSettings {
             ProbeSettings::Dnsbl(_) => "dnsbl",
             ProbeSettings::Dns(_) => "dns",
             ProbeSettings::Transport(_) => "transport",
+            ProbeSettings::Roundtrip(_) => "roundtrip",
         }
     }
 }
@@ -178,7 +181,7 @@ impl Config {
                     }
                 }
                 ProbeSettings::Transport(t) => t.trust_anchor = Some(text.clone()),
-                ProbeSettings::Dnsbl(_) => {}
+                ProbeSettings::Dnsbl(_) | ProbeSettings::Roundtrip(_) => {}
             }
         }
         Ok(())
@@ -581,13 +584,14 @@ fn build_probe(
         "dnsbl" => dnsbl::load(node, path, domains, ctx),
         "dns" => dns::load(node, path, domains, ctx),
         "transport" => transport::load(node, path, domains, ctx),
+        "roundtrip" => roundtrip::load(node, path, domains, ctx),
         "" => None, // the missing field is reported by the common part
         k if KINDS.contains(&k) => {
             ctx.error(
                 kind_node.unwrap_or(node),
                 &format!("{path}.kind"),
                 format!(
-                    "kind `{k}` is not available in this version (available: dnsbl, dns, transport)"
+                    "kind `{k}` is not available in this version (available: dnsbl, dns, transport, roundtrip)"
                 ),
             );
             None
@@ -612,7 +616,7 @@ fn build_probe(
         .map(Some),
     };
     let common = common?;
-    let (settings, targets) = settings?;
+    let (mut settings, targets) = settings?;
     let resolver = resolver?;
     let (g_interval, g_timeout) = global
         .as_ref()
@@ -621,11 +625,7 @@ fn build_probe(
     let interval = common.interval.map(|d| d.0).unwrap_or(g_interval);
     let timeout = common.timeout.map(|d| d.0).unwrap_or(g_timeout);
     let name = common.name.trim().to_string();
-    let name_ok = !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
-    if !name_ok {
+    if !is_label_name(&name) {
         ctx.error(
             node.get("name").unwrap_or(node),
             &format!("{path}.name"),
@@ -649,6 +649,13 @@ fn build_probe(
         );
         return None;
     }
+    if let ProbeSettings::Roundtrip(r) = &mut settings {
+        // Tokens name the instance and the probe; our own messages older than a run's
+        // timeout are strays (their run is over).
+        r.owner =
+            mailauth_probes::roundtrip::message::sanitize_owner(&format!("{}.{}", r.owner, name));
+        r.own_stray_age = timeout;
+    }
     Some(Probe {
         name,
         interval,
@@ -664,6 +671,15 @@ fn build_probe(
 pub(crate) fn seq_item<'a>(node: &'a Node, key: &str, i: usize) -> &'a Node {
     let n = node.get(key).unwrap_or(node);
     n.as_seq().and_then(|s| s.get(i)).unwrap_or(n)
+}
+
+/// A name that becomes a label value and a URL parameter: letters, digits, `-`, `_`, `.`,
+/// 1 to 64 bytes.
+pub(crate) fn is_label_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
 
 /// Removes repeated targets, keeping the first of each.

@@ -80,7 +80,7 @@ fn table_of_invalid_configs() {
             "unknown kind `smtp`",
         ),
         (
-            "probes:\n  - name: p\n    kind: roundtrip\n",
+            "probes:\n  - name: p\n    kind: reports\n",
             "probes[0].kind",
             3,
             11,
@@ -238,4 +238,117 @@ probes:
     for no in ["192.0.2.2", "other.test", "198.51.101.1", "sub.lab.test"] {
         assert!(!c.allows_target(no), "{no}");
     }
+}
+
+/// A roundtrip probe with `body` (the kind's keys, indented by four) and a secret file.
+fn roundtrip(body: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("pw"), "secret-value\n").unwrap();
+    let text = format!("probes:\n  - name: rt\n    kind: roundtrip\n{body}");
+    (dir, text)
+}
+
+fn load_in(dir: &Path, text: &str) -> Result<Config, ConfigErrors> {
+    Config::from_str(text, &dir.join("config.yaml"))
+}
+
+const MAILBOX: &str = "    mailboxes:\n      - name: seed1\n        address: seed1@lab.test\n        authserv_id: mx.lab.test\n        imap: { host: imap.lab.test, username: seed1, password_file: pw }\n";
+
+#[test]
+fn roundtrip_config_loads_with_defaults_and_names_its_owner() {
+    let (dir, text) = roundtrip(&format!(
+        "    from: probe@lab.test\n    instance: host-a\n    timeout: 20s\n    submission: {{ host: submit.lab.test, username: u, password_file: pw }}\n{MAILBOX}"
+    ));
+    let c = load_in(dir.path(), &text).unwrap_or_else(|e| panic!("{e}"));
+    let ProbeSettings::Roundtrip(s) = &c.probes[0].settings else {
+        panic!("not a roundtrip")
+    };
+    assert_eq!(c.probes[0].targets, vec!["lab.test".to_string()]);
+    assert_eq!(s.owner, "host-a.rt");
+    assert_eq!(s.own_stray_age, Duration::from_secs(20));
+    assert_eq!(s.stray_age, Duration::from_secs(3600));
+    assert_eq!(s.junk_state, mailauth_probes::State::Warning);
+    let m = &s.mailboxes[0];
+    assert_eq!(m.received_by, vec!["mx.lab.test".to_string()]);
+    assert_eq!(m.imap.port, 993);
+    assert_eq!(m.expect.len(), 3);
+    // The password is read, and never printed.
+    assert!(!format!("{s:?}").contains("secret-value"));
+}
+
+#[test]
+fn roundtrip_config_errors_are_each_reported_in_place() {
+    let (dir, text) = roundtrip(&format!(
+        "    from: p@lab.test\n    submission: {{ host: s, username: u, password: hunter2 }}\n{MAILBOX}"
+    ));
+    let d = load_in(dir.path(), &text).unwrap_err().diagnostics;
+    has(
+        &d,
+        "probes[0].submission.password",
+        5,
+        41,
+        "inline secrets are not allowed",
+    );
+    let (dir, text) = roundtrip(
+        "    from: not-an-address\n    submission: { host: s, username: u, password_file: pw }\n    mailboxes:\n      - name: bad name\n        address: a@b.test\n        authserv_id: mx\n        expect: { dkim: passed, smime: pass }\n        imap: { host: i, username: u, password_file: pw, oauth2_token_file: pw }\n",
+    );
+    let d = load_in(dir.path(), &text).unwrap_err().diagnostics;
+    has(&d, "probes[0].from", 4, 11, "not an address");
+    has(
+        &d,
+        "probes[0].mailboxes[0].name",
+        7,
+        15,
+        "a mailbox name is",
+    );
+    has(
+        &d,
+        "probes[0].mailboxes[0].expect.dkim",
+        10,
+        17,
+        "unknown result `passed`",
+    );
+    has(
+        &d,
+        "probes[0].mailboxes[0].expect.smime",
+        10,
+        17,
+        "unknown method `smime`",
+    );
+    has(&d, "probes[0].mailboxes[0].imap", 11, 15, "exactly one of");
+}
+
+#[test]
+fn roundtrip_needs_exactly_one_way_out_and_readable_token_files() {
+    let (dir, text) = roundtrip(&format!("    from: p@lab.test\n{MAILBOX}"));
+    let d = load_in(dir.path(), &text).unwrap_err().diagnostics;
+    has(&d, "probes[0]", 2, 5, "say how the message leaves");
+    let (dir, text) = roundtrip(&format!(
+        "    from: p@lab.test\n    direct_to_mx: true\n    submission: {{ host: s }}\n{MAILBOX}"
+    ));
+    let d = load_in(dir.path(), &text).unwrap_err().diagnostics;
+    has(&d, "probes[0]", 2, 5, "not both");
+    let (dir, text) = roundtrip(&format!(
+        "    from: p@lab.test\n    direct_to_mx: true\n{}",
+        MAILBOX.replace("password_file: pw", "oauth2_token_file: missing.token")
+    ));
+    let d = load_in(dir.path(), &text).unwrap_err().diagnostics;
+    has(
+        &d,
+        "probes[0].mailboxes[0].imap.oauth2_token_file",
+        10,
+        74,
+        "cannot read the OAuth2 token file",
+    );
+    let (dir, text) = roundtrip(&format!(
+        "    from: p@lab.test\n    direct_to_mx: true\n    dkim_sign: {{ domain: lab.test, selector: probe, key_file: pw }}\n{MAILBOX}"
+    ));
+    let d = load_in(dir.path(), &text).unwrap_err().diagnostics;
+    has(
+        &d,
+        "probes[0].dkim_sign.key_file",
+        6,
+        63,
+        "not a PEM private key",
+    );
 }

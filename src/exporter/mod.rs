@@ -178,6 +178,7 @@ async fn probe(
         target,
         finished_at: now(),
         outcome: Arc::new(outcome),
+        history: None,
     };
     if get(query, "debug") == Some("true") {
         let body = format!(

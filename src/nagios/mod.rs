@@ -7,6 +7,7 @@ mod dns;
 mod dnsbl;
 pub mod perfdata;
 pub mod range;
+mod roundtrip;
 mod transport;
 
 use mailauth_probes::{Outcome, Report, State};
@@ -33,6 +34,9 @@ fn figures(outcomes: &[&Outcome]) -> (Option<Perfdata>, Vec<Perfdata>) {
     }
     if reports.iter().any(|r| matches!(r, Report::Transport(_))) {
         return transport::figures(&reports);
+    }
+    if reports.iter().any(|r| matches!(r, Report::Roundtrip(_))) {
+        return roundtrip::figures(&reports);
     }
     (None, vec![])
 }

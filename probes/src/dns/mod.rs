@@ -80,6 +80,40 @@ pub struct DnsReport {
     pub mta_sts_mode: Option<String>,
     /// The MTA-STS policy host's certificate, whether or not it verified.
     pub mta_sts_cert: Option<crate::tls::CertFacts>,
+    /// The `id=` of a valid `_mta-sts` record.
+    #[serde(default)]
+    pub mta_sts_id: Option<String>,
+    /// The fetched policy in canonical form (mode, max_age, sorted mx), to notice a policy
+    /// that changed without a new id across runs.
+    #[serde(default)]
+    pub mta_sts_policy: Option<String>,
+}
+
+/// What changed in the MTA-STS publication between two runs, as a finding: a new `id=` is
+/// noted (senders fetch the policy again); a policy that changed under the same id is a
+/// WARNING, since senders keep their cached copy for up to max_age (RFC 8461 3.3).
+pub fn mta_sts_change(prev: &DnsReport, next: &DnsReport) -> Option<Finding> {
+    let (Some(old_id), Some(new_id)) = (&prev.mta_sts_id, &next.mta_sts_id) else {
+        return None;
+    };
+    if old_id != new_id {
+        return Some(Finding::new(
+            "mta-sts:id",
+            State::Ok,
+            format!("MTA-STS id changed from {old_id} to {new_id}: senders fetch the policy again"),
+        ));
+    }
+    match (&prev.mta_sts_policy, &next.mta_sts_policy) {
+        (Some(a), Some(b)) if a != b => Some(
+            Finding::new(
+                "mta-sts:id",
+                State::Warning,
+                format!("the MTA-STS policy changed but the id ({new_id}) did not: senders keep their cached policy until it expires"),
+            )
+            .with_detail(format!("was: {a}; now: {b}. Publish a new id= in the _mta-sts TXT record.")),
+        ),
+        _ => None,
+    }
 }
 
 /// The state for a record we could not fetch.
@@ -146,14 +180,17 @@ pub async fn probe(settings: &DnsSettings, target: &str, ctx: &ProbeContext) -> 
                 }
             },
         );
-        let (other_f, sts_published) = other_f;
+        let (other_f, sts_id) = other_f;
+        report.mta_sts_id = sts_id.clone();
+        let sts_published = sts_id.is_some();
         for v in [spf_f, dmarc_f, dkim_f, mx_f, ptr_f, other_f] {
             findings.extend(v);
         }
         if sts_published {
-            let (f, mode, cert) = mta_sts_policy(&domain, &report.mx, ctx).await;
+            let (f, mode, cert, canonical) = mta_sts_policy(&domain, &report.mx, ctx).await;
             findings.extend(f);
             report.mta_sts_mode = mode;
+            report.mta_sts_policy = canonical;
             report.mta_sts_cert = cert;
         }
         let (ns_findings, ns_results) = ns_f;
@@ -763,7 +800,12 @@ async fn mta_sts_policy(
     domain: &str,
     mx: &[String],
     ctx: &ProbeContext,
-) -> (Vec<Finding>, Option<String>, Option<crate::tls::CertFacts>) {
+) -> (
+    Vec<Finding>,
+    Option<String>,
+    Option<crate::tls::CertFacts>,
+    Option<String>,
+) {
     use crate::mta_sts::{Mode, fetch, mx_matches};
     let mut out = vec![];
     let fetched = fetch(domain, ctx).await;
@@ -784,10 +826,19 @@ async fn mta_sts_policy(
                 State::Critical,
                 format!("MTA-STS policy of {domain}: {e}"),
             ).with_detail("the _mta-sts record announces a policy that senders cannot use: they fall back to opportunistic TLS (or keep a stale cached policy)"));
-            return (out, None, cert);
+            return (out, None, cert, None);
         }
     };
     let mode = policy.mode.as_str().to_string();
+    let canonical = {
+        let mut mx: Vec<String> = policy.mx.iter().map(|m| m.to_ascii_lowercase()).collect();
+        mx.sort();
+        format!(
+            "mode {mode}, max_age {}, mx {}",
+            policy.max_age,
+            mx.join(" ")
+        )
+    };
     let state = match policy.mode {
         Mode::Enforce => State::Ok,
         Mode::Testing => State::Warning,
@@ -832,14 +883,14 @@ async fn mta_sts_policy(
             }
         }
     }
-    (out, Some(mode), cert)
+    (out, Some(mode), cert, Some(canonical))
 }
 
-/// The MTA-STS (`_mta-sts`) and TLS-RPT (`_smtp._tls`) TXT records; also whether a valid
-/// MTA-STS record announces a policy to fetch.
-async fn policy_records(domain: &str, r: &Resolver) -> (Vec<Finding>, bool) {
+/// The MTA-STS (`_mta-sts`) and TLS-RPT (`_smtp._tls`) TXT records; also the `id=` of a
+/// valid MTA-STS record, which announces a policy to fetch.
+async fn policy_records(domain: &str, r: &Resolver) -> (Vec<Finding>, Option<String>) {
     let mut out = Vec::new();
-    let mut sts_published = false;
+    let mut sts_id = None;
     let sts_name = format!("_mta-sts.{domain}");
     match txt_of_kind(r, &sts_name, "mta-sts:record", "the MTA-STS record", |t| {
         t.to_ascii_lowercase().starts_with("v=stsv1")
@@ -866,7 +917,7 @@ async fn policy_records(domain: &str, r: &Resolver) -> (Vec<Finding>, bool) {
                 out.push(Finding::new("mta-sts:record", State::Critical, "MTA-STS record: `id=` must be 1 to 32 letters and digits (RFC 8461 3.1)")
                     .at(location(format!("TXT {sts_name}"), &text, 0, text.len())));
             } else {
-                sts_published = true;
+                sts_id = tags::get(&t, "id").map(|id| id.value.to_string());
                 out.push(Finding::new("mta-sts:record", State::Ok, format!("MTA-STS record: {text}")));
             }
         }
@@ -901,5 +952,5 @@ async fn policy_records(domain: &str, r: &Resolver) -> (Vec<Finding>, bool) {
             }
         }
     }
-    (out, sts_published)
+    (out, sts_id)
 }

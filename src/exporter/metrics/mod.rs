@@ -7,6 +7,7 @@
 
 mod dns;
 mod dnsbl;
+mod roundtrip;
 mod transport;
 
 use std::collections::BTreeMap;
@@ -137,6 +138,7 @@ impl Collector for Snapshot {
         dnsbl::encode(recs, &mut enc, self)?;
         dns::encode(recs, &mut enc, self)?;
         transport::encode(recs, &mut enc, self)?;
+        roundtrip::encode(recs, &mut enc, self)?;
         // One family for every certificate seen, whichever kind saw it; the latest run wins.
         let mut certs: BTreeMap<(String, u16, String), (f64, i64)> = BTreeMap::new();
         for (t, p, s, na, at) in dns::cert_rows(recs)

@@ -42,6 +42,7 @@ fn record(probe: &str, target: &str, at: f64, zones: Vec<ZoneResult>) -> RunReco
         target: target.into(),
         finished_at: at,
         outcome: Arc::new(outcome),
+        history: None,
     }
 }
 
@@ -105,4 +106,77 @@ fn same_subject_and_zone_from_two_probes_is_one_series_from_the_latest_run() {
     let n = text.matches("mailauth_dnsbl_listed{").count();
     assert_eq!(n, 1, "{text}");
     assert!(text.contains("zone=\"a.test\"} 0"), "{text}");
+}
+
+fn roundtrip_record(latency: Option<f64>, dkim: &str, ok: bool) -> RunRecord {
+    use mailauth_probes::roundtrip::{AuthSeen, MailboxReport, Placement, RoundtripReport};
+    let state = if ok { State::Ok } else { State::Critical };
+    let outcome = Outcome::new(
+        vec![
+            Finding::new("send", State::Ok, "accepted"),
+            Finding::new("delivery:seed1", State::Ok, "delivered"),
+            Finding::new("dkim:seed1", state, "receiver says"),
+        ],
+        Report::Roundtrip(Box::new(RoundtripReport {
+            sent: true,
+            mailboxes: vec![MailboxReport {
+                name: "seed1".into(),
+                placement: latency.map(|_| Placement::Inbox),
+                latency_seconds: latency,
+                auth: vec![AuthSeen {
+                    method: "dkim".into(),
+                    result: dkim.into(),
+                }],
+                own: vec![],
+                spam_flag: Some(false),
+                spam_scores: vec![("rspamd".into(), 1.5)],
+            }],
+        })),
+    );
+    RunRecord {
+        probe: "rt".into(),
+        kind: "roundtrip".into(),
+        target: "lab.test".into(),
+        finished_at: 1000.0,
+        outcome: Arc::new(outcome),
+        history: None,
+    }
+}
+
+#[test]
+fn roundtrip_series_and_a_histogram_accumulated_by_the_store() {
+    let store = crate::state::Store::default();
+    store.begin_generation(1, &[("rt".into(), "lab.test".into(), "roundtrip".into())]);
+    let mut r = roundtrip_record(Some(0.7), "pass", true);
+    store.record(1, r.clone());
+    r.finished_at = 2000.0;
+    r.outcome = roundtrip_record(Some(3.0), "none", false).outcome;
+    store.record(1, r);
+    let text = encode(store.snapshot(), None);
+    for line in [
+        "mailauth_roundtrip_latency_seconds_bucket{le=\"1.0\",probe=\"rt\",mailbox=\"seed1\"} 1",
+        "mailauth_roundtrip_latency_seconds_bucket{le=\"5.0\",probe=\"rt\",mailbox=\"seed1\"} 2",
+        "mailauth_roundtrip_latency_seconds_count{probe=\"rt\",mailbox=\"seed1\"} 2",
+        "mailauth_roundtrip_latency_seconds_sum{probe=\"rt\",mailbox=\"seed1\"} 3.7",
+        "mailauth_roundtrip_placement{probe=\"rt\",mailbox=\"seed1\",folder=\"inbox\"} 1.0",
+        // Only the latest run's verdict: the superseded `pass` series is gone.
+        "mailauth_auth_result{probe=\"rt\",mailbox=\"seed1\",method=\"dkim\",result=\"none\"} 1.0",
+        "mailauth_roundtrip_spam_flagged{probe=\"rt\",mailbox=\"seed1\"} 0.0",
+        "mailauth_roundtrip_spam_score{probe=\"rt\",mailbox=\"seed1\",source=\"rspamd\"} 1.5",
+        // The last success is the first run's: the second failed on DKIM.
+        "mailauth_roundtrip_last_success_timestamp_seconds{probe=\"rt\",mailbox=\"seed1\"} 1000.0",
+    ] {
+        assert!(text.contains(line), "missing {line} in\n{text}");
+    }
+    assert!(!text.contains("result=\"pass\""), "{text}");
+}
+
+#[test]
+fn an_undelivered_run_adds_no_observation_and_no_placement() {
+    let text = encode(vec![roundtrip_record(None, "pass", true)], None);
+    assert!(
+        text.contains("mailauth_roundtrip_latency_seconds_count{probe=\"rt\",mailbox=\"seed1\"} 0")
+    );
+    assert!(!text.contains("mailauth_roundtrip_placement{"), "{text}");
+    assert!(!text.contains("mailauth_roundtrip_last_success_timestamp_seconds{"));
 }
