@@ -15,6 +15,7 @@ pub mod daemon;
 pub mod exporter;
 pub mod nagios;
 pub mod report;
+pub mod reports_store;
 pub mod runner;
 pub mod scheduler;
 pub mod state;

@@ -90,6 +90,31 @@ enum Command {
         #[command(flatten)]
         common: CommonFlags,
     },
+    /// What the DMARC aggregate reports of a `kind: reports` probe's store say.
+    Reports {
+        #[command(subcommand)]
+        what: ReportsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReportsCommand {
+    /// Top sources by volume with their DMARC pass/fail, sources not seen before the window,
+    /// and reporters that saw failures, over the last N days.
+    Summary {
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// The reports probe (default: the first of the config).
+        #[arg(long, value_name = "NAME")]
+        probe: Option<String>,
+        #[arg(long, default_value_t = 7)]
+        days: u32,
+        /// Rows of the top-sources table.
+        #[arg(long, default_value_t = 20)]
+        top: usize,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
 }
 
 fn main() -> ExitCode {
@@ -153,7 +178,51 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             timeout,
             common,
         } => lint(&domain, &selectors, &ips, format, timeout, &common).await,
+        Command::Reports {
+            what:
+                ReportsCommand::Summary {
+                    config,
+                    probe,
+                    days,
+                    top,
+                    format,
+                },
+        } => reports_summary(&config, probe.as_deref(), days, top, format),
     }
+}
+
+fn reports_summary(
+    config: &Path,
+    probe: Option<&str>,
+    days: u32,
+    top: usize,
+    format: Format,
+) -> anyhow::Result<ExitCode> {
+    use mailauth_probe::config::ProbeSettings;
+    let c = Config::load(config).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let found = c.probes.iter().find(|p| {
+        matches!(p.settings, ProbeSettings::Reports(_)) && probe.is_none_or(|n| p.name == n)
+    });
+    let Some(p) = found else {
+        anyhow::bail!(
+            "no reports probe{} in {}",
+            probe.map(|n| format!(" named `{n}`")).unwrap_or_default(),
+            config.display()
+        );
+    };
+    let ProbeSettings::Reports(r) = &p.settings else {
+        unreachable!("matched above")
+    };
+    let store = mailauth_probe::reports_store::ReportStore::open(&r.store, r.keep_days)?;
+    let sources = store.sources(days)?;
+    let reporters = store.reporters(days)?;
+    let text =
+        mailauth_probe::report::reports_summary(&p.name, &store, &sources, &reporters, days, top);
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&sources)?),
+        Format::Text => print!("{text}"),
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn check_config(file: &Path) -> ExitCode {

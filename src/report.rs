@@ -115,3 +115,78 @@ pub fn worst(records: &[RunRecord]) -> State {
         .reduce(State::worst)
         .unwrap_or(State::Unknown)
 }
+
+/// `mailauth-probe reports summary`: top sources by volume with their DMARC pass/fail, the
+/// sources first seen within the window, and the reporters that saw failures.
+pub fn reports_summary(
+    probe: &str,
+    store: &crate::reports_store::ReportStore,
+    sources: &[crate::reports_store::SourceRow],
+    reporters: &[(String, u64, u64)],
+    days: u32,
+    top: usize,
+) -> String {
+    let mut out = String::new();
+    let total: u64 = sources.iter().map(|s| s.messages).sum();
+    let passing: u64 = sources.iter().map(|s| s.passing).sum();
+    let _ = writeln!(
+        out,
+        "DMARC aggregate reports of `{probe}` ({}), last {days} day(s): {total} message(s) from {} source(s), {passing} passing DMARC",
+        store.path().display(),
+        sources.len()
+    );
+    if sources.is_empty() {
+        let _ = writeln!(out, "\nNo report rows in the window.");
+        return out;
+    }
+    let _ = writeln!(out, "\nTop sources by volume:");
+    let _ = writeln!(
+        out,
+        "  {:<40} {:<28} {:>9} {:>9} {:>9}  reporters",
+        "source IP", "header-from domain", "messages", "pass", "fail"
+    );
+    for s in sources.iter().take(top) {
+        let _ = writeln!(
+            out,
+            "  {:<40} {:<28} {:>9} {:>9} {:>9}  {}",
+            if s.source_ip.is_empty() {
+                "?"
+            } else {
+                &s.source_ip
+            },
+            s.domain,
+            s.messages,
+            s.passing,
+            s.messages - s.passing.min(s.messages),
+            s.reporters
+        );
+    }
+    let since = crate::state::now() as i64 - i64::from(days) * 86_400;
+    let new: Vec<_> = sources.iter().filter(|s| s.first_seen >= since).collect();
+    let _ = writeln!(out, "\nSources not seen before these {days} day(s):");
+    if new.is_empty() {
+        let _ = writeln!(out, "  none");
+    }
+    for s in new {
+        let _ = writeln!(
+            out,
+            "  {} ({}, {} message(s), {} failing)",
+            s.source_ip,
+            s.domain,
+            s.messages,
+            s.messages - s.passing.min(s.messages)
+        );
+    }
+    let _ = writeln!(out, "\nReporters that saw DMARC failures:");
+    let reporters = reporters
+        .iter()
+        .filter(|(_, _, f)| *f > 0)
+        .collect::<Vec<_>>();
+    if reporters.is_empty() {
+        let _ = writeln!(out, "  none");
+    }
+    for (r, total, failing) in reporters {
+        let _ = writeln!(out, "  {r}: {failing} of {total} message(s) failing DMARC");
+    }
+    out
+}

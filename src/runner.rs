@@ -2,6 +2,7 @@
 //! and the concurrency limits. The scheduler, `/probe`, `run` and `check_mailauth` all run
 //! probes through here, so a verdict means the same wherever it is read.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -11,6 +12,7 @@ use mailauth_probes::{Deadline, Finding, Limits, Outcome, ProbeContext, State};
 use tokio::sync::Semaphore;
 
 use crate::config::{Config, Probe, ProbeSettings};
+use crate::reports_store::ReportStore;
 
 /// What runs share for one config generation: the resolver, the global concurrency limit and
 /// the per-destination limits.
@@ -20,6 +22,9 @@ pub struct Runtime {
     limits: Arc<Limits>,
     global: Arc<Semaphore>,
     tls: Arc<TlsClient>,
+    /// The report store of each `kind: reports` probe, or why it could not be opened (the
+    /// probe then reports that as UNKNOWN; the daemon keeps serving).
+    stores: BTreeMap<String, Result<Arc<ReportStore>, String>>,
 }
 
 impl Runtime {
@@ -49,12 +54,38 @@ impl Runtime {
             })?),
             None => None,
         };
+        let mut stores = BTreeMap::new();
+        for p in &config.probes {
+            if let ProbeSettings::Reports(r) = &p.settings {
+                let opened = ReportStore::open(&r.store, r.keep_days)
+                    .map(Arc::new)
+                    .map_err(|e| e.to_string());
+                if let Err(e) = &opened {
+                    tracing::error!(probe = %p.name, "{e}");
+                }
+                stores.insert(p.name.clone(), opened);
+            }
+        }
         Ok(Runtime {
+            stores,
             tls: Arc::new(TlsClient::new(ca.as_deref())?),
             resolvers,
             limits: Arc::new(Limits::new(config.global.per_destination_concurrency)),
             global: Arc::new(Semaphore::new(config.global.concurrency)),
         })
+    }
+
+    /// The report counters of every `kind: reports` probe whose store is open.
+    pub fn report_counters(&self) -> Vec<(String, crate::reports_store::Counters)> {
+        self.stores
+            .iter()
+            .filter_map(|(p, s)| Some((p.clone(), s.as_ref().ok()?.counters())))
+            .collect()
+    }
+
+    /// The open report store of probe `name`.
+    pub fn store(&self, name: &str) -> Option<Result<Arc<ReportStore>, String>> {
+        self.stores.get(name).cloned()
     }
 
     /// Runs `probe` against `target` once, ending by the probe's timeout (or `deadline` when
@@ -96,6 +127,20 @@ impl Runtime {
                 ProbeSettings::Roundtrip(s) => {
                     mailauth_probes::roundtrip::probe(s, target, &ctx).await
                 }
+                ProbeSettings::Reports(r) => match self.stores.get(&probe.name) {
+                    Some(Ok(store)) => {
+                        mailauth_probes::reports::ingest::probe(&r.settings, &ctx, store.as_ref())
+                            .await
+                    }
+                    Some(Err(e)) => {
+                        Outcome::single(Finding::new("store", State::Unknown, e.clone()))
+                    }
+                    None => Outcome::single(Finding::new(
+                        "store",
+                        State::Unknown,
+                        "no report store was opened for this probe",
+                    )),
+                },
             }
         };
         let mut outcome = match deadline.run(work).await {

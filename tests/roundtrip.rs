@@ -380,34 +380,15 @@ fn stored(user: &str, needle: &str) -> usize {
     n
 }
 
-/// Hands a message to the lab MX over plain SMTP on port 25, as any sender can.
+/// Hands a message with `headers` to the lab MX, as any sender can.
 fn deliver(to: &str, headers: &str) {
-    use std::io::{BufRead, BufReader, Write};
-    let s = std::net::TcpStream::connect("127.0.1.25:25").unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut r = BufReader::new(s.try_clone().unwrap());
-    let mut w = s;
-    let expect = |code: &str, r: &mut BufReader<std::net::TcpStream>| loop {
-        let mut line = String::new();
-        r.read_line(&mut line).unwrap();
-        assert!(line.starts_with(code), "expected {code}, got {line}");
-        if line.as_bytes().get(3) == Some(&b' ') {
-            break;
-        }
-    };
-    expect("220", &mut r);
-    for (cmd, code) in [
-        ("EHLO test.lab.test".to_string(), "250"),
-        ("MAIL FROM:<planter@planted.invalid>".to_string(), "250"),
-        (format!("RCPT TO:<{to}>"), "250"),
-        ("DATA".to_string(), "354"),
-    ] {
-        write!(w, "{cmd}\r\n").unwrap();
-        expect(code, &mut r);
-    }
-    write!(w, "From: <planter@planted.invalid>\r\nTo: <{to}>\r\nSubject: planted\r\n{headers}\r\nplanted\r\n.\r\n").unwrap();
-    expect("250", &mut r);
-    write!(w, "QUIT\r\n").unwrap();
+    smtp_deliver(
+        "planter@planted.invalid",
+        to,
+        &format!(
+            "From: <planter@planted.invalid>\r\nTo: <{to}>\r\nSubject: planted\r\n{headers}\r\nplanted\r\n"
+        ),
+    );
 }
 
 /// Strays of earlier runs go (this instance's older than the timeout, anyone's older than

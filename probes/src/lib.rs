@@ -22,6 +22,7 @@ pub mod dnsbl;
 pub mod limits;
 pub mod mta_sts;
 pub mod outcome;
+pub mod reports;
 pub mod resolver;
 pub mod roundtrip;
 pub mod tls;

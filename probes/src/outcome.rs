@@ -149,6 +149,7 @@ pub enum Report {
     Dns(Box<crate::dns::DnsReport>),
     Transport(Box<crate::transport::TransportReport>),
     Roundtrip(Box<crate::roundtrip::RoundtripReport>),
+    Reports(Box<crate::reports::ingest::ReportsReport>),
 }
 
 /// What one run of one probe against one target found.

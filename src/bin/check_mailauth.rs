@@ -180,12 +180,9 @@ async fn outcomes(args: &Args, timeout: Duration) -> Result<Vec<RunRecord>, Stri
                 }
                 ProbeSettings::Transport(s)
             }
-            "roundtrip" => {
-                return Err("bad arguments: a round trip needs its sender and seed mailboxes from a config: use --config FILE --probe NAME, or --daemon URL --probe NAME for the daemon's latest run".into());
-            }
-            "reports" => {
+            "roundtrip" | "reports" => {
                 return Err(format!(
-                    "bad arguments: kind `{kind}` is not available in this version (available: dnsbl, dns, transport, roundtrip)"
+                    "bad arguments: a {kind} probe needs its mailboxes from a config: use --config FILE --probe NAME, or --daemon URL --probe NAME for the daemon's latest run"
                 ));
             }
             other => return Err(format!("bad arguments: unknown kind `{other}`")),

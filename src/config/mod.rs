@@ -8,10 +8,12 @@
 
 mod dns;
 mod dnsbl;
+mod reports;
 mod roundtrip;
 mod transport;
 
 pub use dns::DnsProbe;
+pub use reports::ReportsProbe;
 pub mod raw;
 pub mod yaml;
 
@@ -116,6 +118,7 @@ pub enum ProbeSettings {
     Dns(dns::DnsProbe),
     Transport(mailauth_probes::transport::TransportSettings),
     Roundtrip(Box<mailauth_probes::roundtrip::RoundtripSettings>),
+    Reports(Box<reports::ReportsProbe>),
 }
 
 impl ProbeSettings {
@@ -125,6 +128,7 @@ impl ProbeSettings {
             ProbeSettings::Dns(_) => "dns",
             ProbeSettings::Transport(_) => "transport",
             ProbeSettings::Roundtrip(_) => "roundtrip",
+            ProbeSettings::Reports(_) => "reports",
         }
     }
 }
@@ -181,7 +185,9 @@ impl Config {
                     }
                 }
                 ProbeSettings::Transport(t) => t.trust_anchor = Some(text.clone()),
-                ProbeSettings::Dnsbl(_) | ProbeSettings::Roundtrip(_) => {}
+                ProbeSettings::Dnsbl(_)
+                | ProbeSettings::Roundtrip(_)
+                | ProbeSettings::Reports(_) => {}
             }
         }
         Ok(())
@@ -585,17 +591,8 @@ fn build_probe(
         "dns" => dns::load(node, path, domains, ctx),
         "transport" => transport::load(node, path, domains, ctx),
         "roundtrip" => roundtrip::load(node, path, domains, ctx),
+        "reports" => reports::load(node, path, domains, ctx),
         "" => None, // the missing field is reported by the common part
-        k if KINDS.contains(&k) => {
-            ctx.error(
-                kind_node.unwrap_or(node),
-                &format!("{path}.kind"),
-                format!(
-                    "kind `{k}` is not available in this version (available: dnsbl, dns, transport, roundtrip)"
-                ),
-            );
-            None
-        }
         k => {
             ctx.error(
                 kind_node.unwrap_or(node),
@@ -655,6 +652,11 @@ fn build_probe(
         r.owner =
             mailauth_probes::roundtrip::message::sanitize_owner(&format!("{}.{}", r.owner, name));
         r.own_stray_age = timeout;
+    }
+    if let ProbeSettings::Reports(r) = &mut settings
+        && r.store.as_os_str().is_empty()
+    {
+        r.store = Path::new(reports::DEFAULT_STORE_DIR).join(format!("{name}.sqlite"));
     }
     Some(Probe {
         name,

@@ -80,7 +80,7 @@ struct RawMailbox {
 }
 
 #[derive(Debug, Deserialize)]
-struct RawImap {
+pub(super) struct RawImap {
     host: String,
     port: Option<u16>,
     /// implicit (default on 993) or starttls (default on 143).
@@ -403,9 +403,35 @@ fn mailbox(m: &RawMailbox, node: &Node, path: &str, ctx: &mut Ctx) -> Option<See
             }
         }
     }
-    let inode = node.get("imap").unwrap_or(node);
-    let ipath = format!("{path}.imap");
-    let i = &m.imap;
+    let received_by = m
+        .received_by
+        .clone()
+        .unwrap_or_else(|| vec![m.authserv_id.clone()]);
+    let imap = imap_account(
+        &m.imap,
+        node.get("imap").unwrap_or(node),
+        &format!("{path}.imap"),
+        ctx,
+    );
+    let imap = imap?;
+    ok.then(|| SeedMailbox {
+        name: m.name.clone(),
+        address: m.address.trim().to_string(),
+        imap,
+        authserv_id: m.authserv_id.trim().to_string(),
+        received_by,
+        expect,
+    })
+}
+
+/// An IMAP account of a seed or report mailbox (`imap:`), with its secret.
+pub(super) fn imap_account(
+    i: &RawImap,
+    inode: &Node,
+    ipath: &str,
+    ctx: &mut Ctx,
+) -> Option<ImapAccount> {
+    let mut ok = true;
     let port = i.port.unwrap_or(993);
     let tls = match i.tls.as_deref() {
         None if port == 143 => ImapTls::StartTls,
@@ -421,7 +447,7 @@ fn mailbox(m: &RawMailbox, node: &Node, path: &str, ctx: &mut Ctx) -> Option<See
             ImapTls::Implicit
         }
     };
-    let password = ctx.secret(inode, &ipath, "password");
+    let password = ctx.secret(inode, ipath, "password");
     let auth = match (password, &i.oauth2_token_file, &i.oauth2_token_command) {
         (None, _, _) => None,
         (Some(Some(p)), None, None) => Some(ImapAuth::Password(Secret::new(p))),
@@ -456,16 +482,12 @@ fn mailbox(m: &RawMailbox, node: &Node, path: &str, ctx: &mut Ctx) -> Option<See
         _ => {
             ctx.error(
                 inode,
-                &ipath,
+                ipath,
                 "give exactly one of `password_file:`, `password_env:`, `oauth2_token_file:` or `oauth2_token_command:` (a non-empty argv list)",
             );
             None
         }
     };
-    let received_by = m
-        .received_by
-        .clone()
-        .unwrap_or_else(|| vec![m.authserv_id.clone()]);
     let imap = ImapAccount {
         host: i.host.trim().trim_end_matches('.').to_ascii_lowercase(),
         port,
@@ -488,12 +510,5 @@ fn mailbox(m: &RawMailbox, node: &Node, path: &str, ctx: &mut Ctx) -> Option<See
         );
         ok = false;
     }
-    ok.then(|| SeedMailbox {
-        name: m.name.clone(),
-        address: m.address.trim().to_string(),
-        imap,
-        authserv_id: m.authserv_id.trim().to_string(),
-        received_by,
-        expect,
-    })
+    ok.then_some(imap)
 }

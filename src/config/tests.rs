@@ -80,13 +80,6 @@ fn table_of_invalid_configs() {
             "unknown kind `smtp`",
         ),
         (
-            "probes:\n  - name: p\n    kind: reports\n",
-            "probes[0].kind",
-            3,
-            11,
-            "not available in this version",
-        ),
-        (
             "probes:\n  - name: p\n    kind: dnsbl\n    targets: [not_an ip!]\n",
             "probes[0].targets[0]",
             4,

@@ -87,6 +87,7 @@ async fn handle(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> Resp
                 Some(metrics::DaemonFacts {
                     reload_successful: ok,
                     last_reload_success: at,
+                    reports: app.generation().runtime.report_counters(),
                 }),
             );
             with_type(text(StatusCode::OK, body), metrics::CONTENT_TYPE)
@@ -155,6 +156,14 @@ async fn probe(
             format!("unknown module `{module}`: it must name a probe of the config\n"),
         );
     };
+    if matches!(probe.settings, crate::config::ProbeSettings::Reports(_)) {
+        return text(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "module `{module}` is a reports probe: it reads and moves mail, so it runs only on its schedule, not through /probe\n"
+            ),
+        );
+    }
     let target = target.trim().to_ascii_lowercase();
     if !generation.config.allows_target(&target) {
         tracing::warn!(%peer, module, target = %target, "refused /probe for a target outside the allow-list");

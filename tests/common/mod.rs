@@ -227,3 +227,37 @@ pub fn write_temp(dir: &Path, name: &str, text: &str) -> PathBuf {
     std::fs::write(&p, text).unwrap();
     p
 }
+
+/// Hands `message` (header and body, CRLF lines, without the final dot) from `from` to `to`
+/// to the lab MX over plain SMTP on port 25, as any sender's MTA can. Panics on any refusal.
+pub fn smtp_deliver(from: &str, to: &str, message: &str) {
+    use std::io::{BufRead, BufReader};
+    let s = TcpStream::connect("127.0.1.25:25").unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    let mut w = s;
+    let expect = |code: &str, r: &mut BufReader<TcpStream>| loop {
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        assert!(line.starts_with(code), "expected {code}, got {line}");
+        if line.as_bytes().get(3) == Some(&b' ') {
+            break;
+        }
+    };
+    expect("220", &mut r);
+    for (cmd, code) in [
+        "EHLO test.lab.test".to_string(),
+        format!("MAIL FROM:<{from}>"),
+        format!("RCPT TO:<{to}>"),
+        "DATA".to_string(),
+    ]
+    .into_iter()
+    .zip(["250", "250", "250", "354"])
+    {
+        write!(w, "{cmd}\r\n").unwrap();
+        expect(code, &mut r);
+    }
+    write!(w, "{message}.\r\n").unwrap();
+    expect("250", &mut r);
+    write!(w, "QUIT\r\n").unwrap();
+}

@@ -71,8 +71,8 @@ pub struct Mailbox {
     pub movable: bool,
 }
 
-/// The largest message we fetch: ours are a few kilobytes.
-const MAX_MESSAGE: u32 = 1 << 20;
+/// The largest probe message we fetch: ours are a few kilobytes.
+pub const MAX_PROBE_MESSAGE: u32 = 1 << 20;
 /// At most this many stray probe messages are removed per folder and run.
 const MAX_STRAYS: usize = 200;
 /// An IDLE is renewed at least this often (RFC 2177 asks for less than 29 minutes).
@@ -311,6 +311,55 @@ pub async fn select(mb: &mut Mailbox, folder: &str, ctx: &ProbeContext) -> Resul
     Ok(())
 }
 
+/// Every message of the selected folder (UIDs, ascending).
+pub async fn all(mb: &mut Mailbox, ctx: &ProbeContext) -> Result<Vec<u32>, String> {
+    search(mb, "ALL", ctx).await
+}
+
+/// How many messages `folder` holds (STATUS MESSAGES).
+pub async fn count(mb: &mut Mailbox, folder: &str, ctx: &ProbeContext) -> Result<u32, String> {
+    let m = ctx
+        .deadline
+        .run(mb.session.status(folder, "(MESSAGES)"))
+        .await
+        .map_err(|_| format!("STATUS {folder}: deadline reached"))?
+        .map_err(|e| format!("STATUS {folder}: {e}"))?;
+    drain(&mut mb.session);
+    Ok(m.exists)
+}
+
+/// Creates `folder` unless it exists.
+pub async fn ensure_folder(
+    mb: &mut Mailbox,
+    folder: &str,
+    ctx: &ProbeContext,
+) -> Result<(), String> {
+    let exists = ctx
+        .deadline
+        .run(async {
+            let mut s = mb.session.list(Some(""), Some(folder)).await?;
+            let mut found = false;
+            while let Some(n) = s.next().await {
+                found |= n?.name() == folder;
+            }
+            Ok::<_, async_imap::error::Error>(found)
+        })
+        .await
+        .map_err(|_| format!("LIST {folder}: deadline reached"))?
+        .map_err(|e| format!("LIST {folder}: {e}"))?;
+    drain(&mut mb.session);
+    if exists {
+        return Ok(());
+    }
+    ctx.deadline
+        .run(mb.session.create(folder))
+        .await
+        .map_err(|_| format!("CREATE {folder}: deadline reached"))?
+        .map_err(|e| format!("CREATE {folder}: {e}"))?;
+    drain(&mut mb.session);
+    Ok(())
+}
+
 /// Empties the unsolicited-response channel; true when it said new mail arrived.
 fn drain(session: &mut Session<Io>) -> bool {
     let mut fresh = false;
@@ -412,8 +461,14 @@ pub async fn wait_for(
     }
 }
 
-/// Fetches the whole message `uid` of the selected folder without setting `\Seen`.
-pub async fn fetch(mb: &mut Mailbox, uid: u32, ctx: &ProbeContext) -> Result<Vec<u8>, String> {
+/// Fetches the whole message `uid` of the selected folder without setting `\Seen`, refusing
+/// one over `max` bytes (by its RFC822.SIZE, before reading it).
+pub async fn fetch(
+    mb: &mut Mailbox,
+    uid: u32,
+    max: u32,
+    ctx: &ProbeContext,
+) -> Result<Vec<u8>, String> {
     let r = ctx
         .deadline
         .run(async {
@@ -427,9 +482,9 @@ pub async fn fetch(mb: &mut Mailbox, uid: u32, ctx: &ProbeContext) -> Result<Vec
                 }
                 size
             };
-            if size.is_some_and(|n| n > MAX_MESSAGE) {
+            if size.is_some_and(|n| n > max) {
                 return Ok(Err(format!(
-                    "message {uid} is {} bytes, over the {MAX_MESSAGE}-byte limit",
+                    "message {uid} is {} bytes, over the {max}-byte limit",
                     size.unwrap_or(0)
                 )));
             }

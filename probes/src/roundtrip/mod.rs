@@ -569,7 +569,7 @@ pub async fn probe(s: &RoundtripSettings, target: &str, ctx: &ProbeContext) -> O
         } else {
             Finding::new(format!("placement:{}", m.name), State::Ok, "INBOX")
         });
-        match imap::fetch(&mut mb, uid, ctx).await {
+        match imap::fetch(&mut mb, uid, imap::MAX_PROBE_MESSAGE, ctx).await {
             Ok(raw) => {
                 judge(m, s, &raw, rep, &mut findings, ctx).await;
             }

@@ -7,6 +7,7 @@
 
 mod dns;
 mod dnsbl;
+mod reports;
 mod roundtrip;
 mod transport;
 
@@ -28,6 +29,8 @@ pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; cha
 pub struct DaemonFacts {
     pub reload_successful: bool,
     pub last_reload_success: f64,
+    /// The cumulative counters of every `kind: reports` probe's store.
+    pub reports: Vec<(String, crate::reports_store::Counters)>,
 }
 
 #[derive(Debug)]
@@ -163,6 +166,7 @@ impl Collector for Snapshot {
                 .collect(),
         )?;
         if let Some(d) = &self.daemon {
+            reports::encode(&d.reports, &mut enc)?;
             gauges(
                 &mut enc,
                 "mailauth_config_last_reload_successful",

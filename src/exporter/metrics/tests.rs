@@ -58,6 +58,7 @@ fn common_and_dnsbl_series() {
         Some(DaemonFacts {
             reload_successful: false,
             last_reload_success: 900.0,
+            reports: vec![],
         }),
     );
     for line in [
