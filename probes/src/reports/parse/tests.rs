@@ -653,6 +653,17 @@ fn bombs_are_refused_within_the_limits() {
         reason.contains("zip archive of 17 members (more than 16)"),
         "{reason}"
     );
+    // An encrypted member (general purpose flag bit 0) cannot be read: refused.
+    let mut enc = zip(&[("r.xml", DMARC_XML.as_bytes())]);
+    enc[6] |= 1;
+    let eocd = enc.len() - 22;
+    let cd = u32::from_le_bytes(enc[eocd + 16..eocd + 20].try_into().unwrap()) as usize;
+    enc[cd + 8] |= 1;
+    let reason = refusal(decode_payload("enc.zip", "", &enc, &limits()));
+    assert!(
+        reason.starts_with("enc.zip: zip member r.xml: "),
+        "{reason}"
+    );
     // Nested archives are not reports.
     let reason = refusal(decode_payload(
         "n.xml.gz",
