@@ -355,12 +355,19 @@ impl ReportStore {
             params![at.to_string()],
         )?;
         tx.commit()?;
+        self.merge(pending, Some(at));
+        Ok(true)
+    }
+
+    /// Adds what a committed transaction added to the in-memory copy of the counters.
+    fn merge(&self, pending: CounterMap, ingested_at: Option<f64>) {
         let mut c = self.counters.write().unwrap_or_else(|e| e.into_inner());
         for (k, v) in pending {
             *c.values.entry(k).or_default() += v;
         }
-        c.last_ingest = Some(at);
-        Ok(true)
+        if ingested_at.is_some() {
+            c.last_ingest = ingested_at;
+        }
     }
 
     /// Counts a message moved to the invalid folder.
@@ -372,10 +379,7 @@ impl ReportStore {
         Self::add(&tx, &mut pending, "invalid", vec![], n).map_err(sql)?;
         tx.commit().map_err(sql)?;
         drop(conn);
-        let mut c = self.counters.write().unwrap_or_else(|e| e.into_inner());
-        for (k, v) in pending {
-            *c.values.entry(k).or_default() += v;
-        }
+        self.merge(pending, None);
         Ok(())
     }
 

@@ -220,6 +220,13 @@ struct Ready {
     cleanup_error: Option<String>,
 }
 
+impl Ready {
+    /// Its sessions, to log out of.
+    fn sessions(self) -> impl Iterator<Item = Mailbox> {
+        std::iter::once(self.inbox).chain(self.junk.map(|(_, j)| j))
+    }
+}
+
 /// Logs in, finds Junk, removes strays from INBOX and Junk, and leaves one session per folder
 /// selected.
 async fn prepare(
@@ -413,7 +420,12 @@ pub async fn probe(s: &RoundtripSettings, target: &str, ctx: &ProbeContext) -> O
             Ok(h) => text.insert_str(0, &h),
             Err(e) => {
                 findings.push(Finding::new("send", State::Unknown, e));
-                return finish(findings, reports, false, ready).await;
+                let sessions = ready
+                    .into_iter()
+                    .flatten()
+                    .flat_map(Ready::sessions)
+                    .collect();
+                return finish(findings, reports, false, sessions, ctx).await;
             }
         }
     }
@@ -591,37 +603,24 @@ pub async fn probe(s: &RoundtripSettings, target: &str, ctx: &ProbeContext) -> O
         }
         sessions.push(mb);
     }
-    for r in leftover {
-        sessions.push(r.inbox);
-        sessions.extend(r.junk.map(|(_, j)| j));
-    }
+    sessions.extend(leftover.into_iter().flat_map(Ready::sessions));
+    finish(findings, reports, sent, sessions, ctx).await
+}
+
+/// Logs out of every session (within the deadline) and makes the outcome.
+async fn finish(
+    findings: Vec<Finding>,
+    reports: Vec<MailboxReport>,
+    sent: bool,
+    sessions: Vec<Mailbox>,
+    ctx: &ProbeContext,
+) -> Outcome {
     let _ = ctx
         .deadline
         .run(futures::future::join_all(
             sessions.into_iter().map(imap::logout),
         ))
         .await;
-    Outcome::new(
-        findings,
-        Report::Roundtrip(Box::new(RoundtripReport {
-            sent,
-            mailboxes: reports,
-        })),
-    )
-}
-
-async fn finish(
-    findings: Vec<Finding>,
-    reports: Vec<MailboxReport>,
-    sent: bool,
-    ready: Vec<Option<Ready>>,
-) -> Outcome {
-    let mut sessions = vec![];
-    for r in ready.into_iter().flatten() {
-        sessions.push(r.inbox);
-        sessions.extend(r.junk.map(|(_, j)| j));
-    }
-    futures::future::join_all(sessions.into_iter().map(imap::logout)).await;
     Outcome::new(
         findings,
         Report::Roundtrip(Box::new(RoundtripReport {
