@@ -21,6 +21,7 @@ pub struct Runtime {
     resolvers: Vec<(Upstream, Arc<Resolver>)>,
     limits: Arc<Limits>,
     global: Arc<Semaphore>,
+    global_limit: usize,
     tls: Arc<TlsClient>,
     /// The report store of each `kind: reports` probe, or why it could not be opened (the
     /// probe then reports that as UNKNOWN; the daemon keeps serving).
@@ -72,6 +73,7 @@ impl Runtime {
             resolvers,
             limits: Arc::new(Limits::new(config.global.per_destination_concurrency)),
             global: Arc::new(Semaphore::new(config.global.concurrency)),
+            global_limit: config.global.concurrency,
         })
     }
 
@@ -91,6 +93,37 @@ impl Runtime {
     /// Runs `probe` against `target` once, ending by the probe's timeout (or `deadline` when
     /// given and earlier) whatever the peers do.
     pub async fn run(&self, probe: &Probe, target: &str, deadline: Option<Deadline>) -> Outcome {
+        // The probe's own timeout starts when it gets a slot under `global.concurrency`, not
+        // when it was asked for: with thousands of targets due at once, time spent queued must
+        // not count against a run (it used to, and runs ended UNKNOWN having never started).
+        // A caller's deadline (a /probe scrape's) bounds the wait as well.
+        let _permit = match deadline {
+            Some(d) => match d.run(self.global.acquire()).await {
+                Ok(p) => p.expect("never closed"),
+                Err(_) => {
+                    return Outcome::single(Finding::new(
+                        "deadline",
+                        State::Unknown,
+                        format!(
+                            "no free slot among global.concurrency ({}) before the caller's deadline",
+                            self.global_limit
+                        ),
+                    ));
+                }
+            },
+            None => self.global.acquire().await.expect("never closed"),
+        };
+        // Boxed: a run's future is tens of kilobytes, and a task per target holds this one
+        // from its start; only admitted runs should carry that weight.
+        Box::pin(self.run_admitted(probe, target, deadline)).await
+    }
+
+    async fn run_admitted(
+        &self,
+        probe: &Probe,
+        target: &str,
+        deadline: Option<Deadline>,
+    ) -> Outcome {
         let started = Instant::now();
         let own = Deadline::after(probe.timeout);
         let deadline = match deadline {
@@ -115,7 +148,6 @@ impl Runtime {
             tls: self.tls.clone(),
         };
         let work = async {
-            let _permit = self.global.acquire().await.expect("never closed");
             match &probe.settings {
                 ProbeSettings::Dnsbl(s) => mailauth_probes::dnsbl::probe(s, target, &ctx).await,
                 ProbeSettings::Dns(p) => {

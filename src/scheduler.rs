@@ -35,11 +35,11 @@ pub fn start(
     tracker: &TaskTracker,
     shutdown: &CancellationToken,
 ) {
-    for probe in &generation.config.probes {
+    for (index, probe) in generation.config.probes.iter().enumerate() {
         for target in &probe.targets {
             let job = Job {
                 generation: generation.clone(),
-                probe: probe.clone(),
+                probe: index,
                 target: target.clone(),
                 store: store.clone(),
                 shutdown: shutdown.clone(),
@@ -51,13 +51,19 @@ pub fn start(
 
 struct Job {
     generation: Arc<Generation>,
-    probe: Probe,
+    /// Index into the generation's `config.probes`: a task per target must not copy the
+    /// probe (and its list of every target) with it.
+    probe: usize,
     target: String,
     store: Arc<Store>,
     shutdown: CancellationToken,
 }
 
 impl Job {
+    fn probe(&self) -> &Probe {
+        &self.generation.config.probes[self.probe]
+    }
+
     async fn run(self) {
         let jitter = self.generation.config.global.jitter;
         // The first run comes soon (within a second, spread out), so a fresh daemon has
@@ -72,10 +78,10 @@ impl Job {
             let started = Instant::now();
             let outcome = tokio::select! {
                 _ = self.generation.stop.cancelled() => return,
-                o = self.generation.runtime.run(&self.probe, &self.target, None) => o,
+                o = self.generation.runtime.run(self.probe(), &self.target, None) => o,
             };
             tracing::debug!(
-                probe = %self.probe.name,
+                probe = %self.probe().name,
                 target = %self.target,
                 state = %outcome.state(),
                 duration_ms = outcome.duration.as_millis() as u64,
@@ -84,8 +90,8 @@ impl Job {
             self.store.record(
                 self.generation.number,
                 RunRecord {
-                    probe: self.probe.name.clone(),
-                    kind: self.probe.settings.kind().to_string(),
+                    probe: self.probe().name.clone(),
+                    kind: self.probe().settings.kind().to_string(),
                     target: self.target.clone(),
                     finished_at: now(),
                     outcome: Arc::new(outcome),
@@ -93,7 +99,7 @@ impl Job {
                 },
             );
             // Next run one interval after this one started, shifted by ±jitter.
-            let interval = self.probe.interval;
+            let interval = self.probe().interval;
             let shift = spread(interval, jitter * 2.0);
             next = (started + interval + shift)
                 .checked_sub(interval.mul_f64(jitter))

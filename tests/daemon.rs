@@ -294,3 +294,31 @@ fn a_hung_probe_does_not_delay_another_probes_schedule() {
         "the hung probe finished?\n{m}"
     );
 }
+
+#[test]
+fn runs_queued_behind_the_concurrency_limit_get_their_whole_timeout() {
+    // One run at a time, four targets due at once, each run taking about 0.6 s against a
+    // slow but working list: 2.4 s of work, each run within its 1.5 s timeout. A run's
+    // timeout starts when it gets its slot: none may end UNKNOWN for time spent queued.
+    let slow = slow_dnsbl(Duration::from_millis(300));
+    let targets = ["192.0.2.10", "192.0.2.11", "192.0.2.12", "192.0.2.13"];
+    let config = format!(
+        "global:\n  resolver: [\"{slow}\"]\n  concurrency: 1\n  jitter: 0\nprobes:\n  - name: queued\n    kind: dnsbl\n    interval: 60s\n    timeout: 1500ms\n    targets: [{}]\n    zones: [{{zone: slow.test}}]\n",
+        targets.join(", ")
+    );
+    let d = Daemon::start(&config);
+    d.wait_for(Duration::from_secs(15), "every target ran once", |d| {
+        let m = d.metrics();
+        targets.iter().all(|t| last_run(&m, "queued", t).is_some())
+    });
+    let m = d.metrics();
+    for t in targets {
+        assert_eq!(
+            sample(&m, &status("queued", t, "listed:slow.test")),
+            Some(0.0),
+            "{t} not judged OK:\n{m}\n{}",
+            d.log_text()
+        );
+    }
+}
+

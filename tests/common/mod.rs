@@ -4,6 +4,10 @@
 
 #![allow(dead_code)]
 
+pub mod prometheus;
+pub mod promql;
+pub mod reports;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -76,6 +80,54 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A UDP DNS server on 127.0.0.1 that answers every query correctly but only after `delay`,
+/// as a DNSBL zone that is slow but working: `2.0.0.127.<zone>` (the RFC 5782 listed test
+/// point) gets `A 127.0.0.2`, every other name NXDOMAIN (not listed). Lives as long as the
+/// process.
+pub fn slow_dnsbl(delay: Duration) -> SocketAddr {
+    let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = udp.local_addr().unwrap();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        loop {
+            let Ok((n, from)) = udp.recv_from(&mut buf) else {
+                return;
+            };
+            let query = buf[..n].to_vec();
+            let udp = udp.try_clone().unwrap();
+            std::thread::spawn(move || {
+                std::thread::sleep(delay);
+                if let Some(reply) = dnsbl_reply(&query) {
+                    let _ = udp.send_to(&reply, from);
+                }
+            });
+        }
+    });
+    addr
+}
+
+fn dnsbl_reply(q: &[u8]) -> Option<Vec<u8>> {
+    // Header (12 bytes), then one question: labels, type, class.
+    let mut i = 12;
+    let mut labels = Vec::new();
+    while *q.get(i)? != 0 {
+        let len = q[i] as usize;
+        labels.push(String::from_utf8_lossy(q.get(i + 1..i + 1 + len)?).to_ascii_lowercase());
+        i += 1 + len;
+    }
+    let question_end = i + 5;
+    let qtype = u16::from_be_bytes([*q.get(i + 1)?, *q.get(i + 2)?]);
+    let listed = labels.len() > 4 && labels[..4] == ["2", "0", "0", "127"] && qtype == 1;
+    let mut r = q.get(..question_end)?.to_vec();
+    r[2] = 0x80 | (q[2] & 0x01) | 0x04; // QR, RD copied, AA
+    r[3] = if listed { 0x80 } else { 0x83 }; // RA; NOERROR or NXDOMAIN
+    r[4..12].copy_from_slice(&[0, 1, 0, u8::from(listed), 0, 0, 0, 0]);
+    if listed {
+        r.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 0, 0, 4, 127, 0, 0, 2]);
+    }
+    Some(r)
+}
+
 /// A UDP and TCP "DNS server" on 127.0.0.1 that reads queries and never answers, for as
 /// long as the returned value lives.
 pub struct BlackHoleDns {
@@ -102,11 +154,17 @@ pub fn black_hole_dns() -> BlackHoleDns {
 
 /// A minimal HTTP/1.0 request; returns (status, body).
 pub fn http(method: &str, addr: SocketAddr, path: &str) -> (u16, String) {
+    http_with(method, addr, path, "")
+}
+
+/// As [`http`], with `extra` header lines (each ending in CRLF); the body starts with the
+/// response head when `extra` asks for it with `X-Test-Head: 1`.
+pub fn http_with(method: &str, addr: SocketAddr, path: &str, extra: &str) -> (u16, String) {
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     write!(
         s,
-        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: 0\r\n\r\n"
+        "{method} {path} HTTP/1.0\r\nHost: {addr}\r\nContent-Length: 0\r\n{extra}\r\n"
     )
     .unwrap();
     let mut buf = Vec::new();
@@ -118,6 +176,9 @@ pub fn http(method: &str, addr: SocketAddr, path: &str) -> (u16, String) {
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0);
+    if extra.contains("X-Test-Head: 1") {
+        return (status, text);
+    }
     (status, body.to_string())
 }
 
@@ -135,8 +196,18 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    /// Starts `serve` with `config_text` written to a temporary file.
+    /// Starts `serve` with `config_text` written to a temporary file, and waits until it
+    /// answers `/-/healthy` over plain HTTP.
     pub fn start(config_text: &str) -> Daemon {
+        let d = Daemon::spawn(config_text);
+        d.wait_for(Duration::from_secs(10), "/-/healthy answers", |d| {
+            TcpStream::connect(d.addr).is_ok() && get(d.addr, "/-/healthy").0 == 200
+        });
+        d
+    }
+
+    /// Starts `serve` without waiting for anything.
+    pub fn spawn(config_text: &str) -> Daemon {
         let dir = tempfile::tempdir().unwrap();
         let config = dir.path().join("config.yaml");
         std::fs::write(&config, config_text).unwrap();
@@ -152,17 +223,13 @@ impl Daemon {
             .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
             .expect("start serve");
-        let d = Daemon {
+        Daemon {
             child,
             addr,
             config,
             log,
             _dir: dir,
-        };
-        d.wait_for(Duration::from_secs(10), "/-/healthy answers", |d| {
-            TcpStream::connect(d.addr).is_ok() && get(d.addr, "/-/healthy").0 == 200
-        });
-        d
+        }
     }
 
     pub fn metrics(&self) -> String {

@@ -42,6 +42,11 @@ pub struct DnsSettings {
     pub check_nameservers: bool,
     /// DNSSEC trust anchors as zone-file text (DS and/or DNSKEY records); `None`: the root.
     pub trust_anchor: Option<String>,
+    /// Fetch the MTA-STS policy over HTTPS when a valid `_mta-sts` record announces one
+    /// (default true). False limits the run to DNS: the record is still checked, the policy
+    /// and its certificate are not (no `mta-sts:policy`, `mta-sts:cert`, `mta-sts:mx:*`
+    /// findings). Used by `benches/dns.rs`; no config key sets it.
+    pub fetch_mta_sts_policy: bool,
 }
 
 impl Default for DnsSettings {
@@ -54,6 +59,7 @@ impl Default for DnsSettings {
             dmarc_p_none: State::Warning,
             check_nameservers: true,
             trust_anchor: None,
+            fetch_mta_sts_policy: true,
         }
     }
 }
@@ -186,7 +192,7 @@ pub async fn probe(settings: &DnsSettings, target: &str, ctx: &ProbeContext) -> 
         for v in [spf_f, dmarc_f, dkim_f, mx_f, ptr_f, other_f] {
             findings.extend(v);
         }
-        if sts_published {
+        if sts_published && settings.fetch_mta_sts_policy {
             let (f, mode, cert, canonical) = mta_sts_policy(&domain, &report.mx, ctx).await;
             findings.extend(f);
             report.mta_sts_mode = mode;
