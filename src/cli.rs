@@ -65,6 +65,8 @@ impl CommonFlags {
             exporter: Exporter {
                 listen: DEFAULT_LISTEN.parse().expect("valid default"),
                 allow_targets: vec![],
+                web: None,
+                public_paths: vec![],
             },
             domains: Default::default(),
             probes: vec![probe],

@@ -90,6 +90,13 @@ enum Command {
         #[command(flatten)]
         common: CommonFlags,
     },
+    /// Read a password on stdin and print its bcrypt hash, for `basic_auth_users` of the
+    /// exporter's web config (`exporter.web_config_file`).
+    HashPassword {
+        /// bcrypt cost (4 to 31); each step doubles the work of every check.
+        #[arg(long, default_value_t = bcrypt::DEFAULT_COST)]
+        cost: u32,
+    },
     /// What the DMARC aggregate reports of a `kind: reports` probe's store say.
     Reports {
         #[command(subcommand)]
@@ -178,6 +185,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             timeout,
             common,
         } => lint(&domain, &selectors, &ips, format, timeout, &common).await,
+        Command::HashPassword { cost } => hash_password(cost),
         Command::Reports {
             what:
                 ReportsCommand::Summary {
@@ -189,6 +197,24 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 },
         } => reports_summary(&config, probe.as_deref(), days, top, format),
     }
+}
+
+/// The first line of stdin (no echo needed: pipe it, or type it and press Enter), hashed.
+fn hash_password(cost: u32) -> anyhow::Result<ExitCode> {
+    if std::io::stdin().is_terminal() {
+        eprintln!("password (then Enter):");
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .context("reading the password from stdin")?;
+    let password = line.trim_end_matches(['\n', '\r']);
+    anyhow::ensure!(!password.is_empty(), "empty password on stdin");
+    // bcrypt reads at most 72 bytes; longer would silently accept any password sharing them.
+    let hash = bcrypt::non_truncating_hash(password, cost)
+        .map_err(|e| anyhow::anyhow!("cannot hash the password: {e}"))?;
+    println!("{hash}");
+    Ok(ExitCode::SUCCESS)
 }
 
 fn reports_summary(

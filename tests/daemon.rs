@@ -322,3 +322,165 @@ fn runs_queued_behind_the_concurrency_limit_get_their_whole_timeout() {
     }
 }
 
+/// `mailauth-probe hash-password` of `password`, as an operator makes one.
+fn hash_password(password: &str) -> String {
+    use std::io::Write;
+    let mut child = std::process::Command::new(bin("mailauth-probe"))
+        .args(["hash-password", "--cost", "6"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+fn basic(user: &str, password: &str) -> String {
+    use base64::Engine;
+    let value = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    format!("Authorization: Basic {value}\r\n")
+}
+
+#[test]
+fn web_config_basic_auth_guards_probe_and_reload_and_roundtrip_stays_home() {
+    lab();
+    let dir = tempfile::tempdir().unwrap();
+    let web = write_temp(
+        dir.path(),
+        "web.yml",
+        &format!(
+            "basic_auth_users:\n  prometheus: '{}'\n",
+            hash_password("scrape-s3cret")
+        ),
+    );
+    let config = lab_config().replace(
+        "exporter:\n  listen: 127.0.0.1:9725\n",
+        &format!(
+            "exporter:\n  listen: 127.0.0.1:9725\n  web_config_file: {}\n",
+            web.display()
+        ),
+    );
+    assert!(config.contains("web_config_file"));
+    let d = Daemon::start(&config); // /-/healthy stays open
+    assert_eq!(get(d.addr, "/-/ready").0, 200);
+
+    // Without credentials, or with wrong ones: 401 with a challenge, and the daemon says so.
+    let probe = "/probe?module=dnsbl-own&target=192.0.2.99";
+    let (code, head) = http_with("GET", d.addr, probe, "X-Test-Head: 1\r\n");
+    assert_eq!(code, 401, "{head}");
+    assert!(
+        head.contains("www-authenticate: Basic realm=\"mailauth-probe\""),
+        "{head}"
+    );
+    assert_eq!(http("POST", d.addr, "/-/reload").0, 401);
+    assert_eq!(get(d.addr, "/metrics").0, 401);
+    assert_eq!(get(d.addr, "/").0, 401);
+    let wrong = basic("prometheus", "guess");
+    assert_eq!(http_with("GET", d.addr, probe, &wrong).0, 401);
+    assert_eq!(http_with("POST", d.addr, "/-/reload", &wrong).0, 401);
+    let nobody = basic("admin", "scrape-s3cret");
+    assert_eq!(http_with("GET", d.addr, probe, &nobody).0, 401);
+    d.wait_for(Duration::from_secs(2), "refusals are logged", |d| {
+        let log = d.log_text();
+        log.contains("refused a request without valid credentials") && log.contains("/-/reload")
+    });
+
+    // With them: served.
+    let ok = basic("prometheus", "scrape-s3cret");
+    let (code, body) = http_with("GET", d.addr, probe, &ok);
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(
+        sample(&body, &listed("192.0.2.99", "dnsbl.test")),
+        Some(1.0),
+        "{body}"
+    );
+    assert_eq!(http_with("GET", d.addr, "/metrics", &ok).0, 200);
+    assert_eq!(http_with("POST", d.addr, "/-/reload", &ok).0, 200);
+
+    // A round trip sends mail: never to a target the config does not name, even with
+    // credentials, and the refusal is logged.
+    let (code, body) = http_with(
+        "GET",
+        d.addr,
+        "/probe?module=roundtrip-lab&target=stranger.example",
+        &ok,
+    );
+    assert_eq!(code, 403, "{body}");
+    assert!(body.contains("sends mail"), "{body}");
+    d.wait_for(Duration::from_secs(2), "the 403 is logged", |d| {
+        d.log_text().contains("refused /probe") && d.log_text().contains("stranger.example")
+    });
+    // The secret never reaches the log.
+    assert!(!d.log_text().contains("scrape-s3cret"));
+}
+
+#[test]
+fn web_config_tls_serves_https_only() {
+    lab();
+    let dir = tempfile::tempdir().unwrap();
+    let ok = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+        ])
+        .args([
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ])
+        .arg("-keyout")
+        .arg(dir.path().join("key.pem"))
+        .arg("-out")
+        .arg(dir.path().join("cert.pem"))
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "openssl req");
+    let web = write_temp(
+        dir.path(),
+        "web.yml",
+        "tls_server_config:\n  cert_file: cert.pem\n  key_file: key.pem\n",
+    );
+    let config = lab_config().replace(
+        "exporter:\n  listen: 127.0.0.1:9725\n",
+        &format!(
+            "exporter:\n  listen: 127.0.0.1:9725\n  web_config_file: {}\n",
+            web.display()
+        ),
+    );
+    let d = Daemon::spawn(&config);
+    let curl = |path: &str| {
+        let out = std::process::Command::new("curl")
+            .args(["-sS", "--max-time", "10", "--cacert"])
+            .arg(dir.path().join("cert.pem"))
+            .args(["-w", "\n%{http_code}", &format!("https://{}{path}", d.addr)])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    d.wait_for(Duration::from_secs(10), "HTTPS /-/healthy answers", |_| {
+        curl("/-/healthy").ends_with("200")
+    });
+    let body = curl("/probe?module=dnsbl-own&target=192.0.2.99");
+    assert!(body.ends_with("200"), "{body}");
+    assert_eq!(
+        sample(&body, &listed("192.0.2.99", "dnsbl.test")),
+        Some(1.0),
+        "{body}"
+    );
+    // Plain HTTP on the TLS port gets no HTTP answer, and the daemon keeps serving.
+    let mut s = std::net::TcpStream::connect(d.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    use std::io::{Read, Write};
+    let _ = s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n");
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    assert!(
+        !String::from_utf8_lossy(&buf).contains("mailauth_"),
+        "plain HTTP served"
+    );
+    assert!(curl("/metrics").ends_with("200"));
+}

@@ -20,6 +20,7 @@ pub mod yaml;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use ipnet::IpNet;
@@ -84,7 +85,26 @@ pub struct Exporter {
     pub listen: SocketAddr,
     /// Extra targets `/probe` may be asked about, beyond the config's own.
     pub allow_targets: Vec<AllowEntry>,
+    /// TLS and basic auth (exporter-toolkit web-config file), loaded with the config.
+    pub web: Option<Arc<crate::exporter::web::WebConfig>>,
+    /// Paths served without credentials when the web config has users.
+    pub public_paths: Vec<String>,
 }
+
+/// The paths open without credentials unless `exporter.public_paths` says otherwise:
+/// liveness and readiness, for service managers and load balancers.
+pub const DEFAULT_PUBLIC_PATHS: [&str; 2] = ["/-/healthy", "/-/ready"];
+
+/// The paths the exporter serves (what `exporter.public_paths` may name).
+pub const EXPORTER_PATHS: [&str; 7] = [
+    "/metrics",
+    "/probe",
+    "/",
+    "/api/v1/results",
+    "/-/healthy",
+    "/-/ready",
+    "/-/reload",
+];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AllowEntry {
@@ -195,6 +215,25 @@ impl Config {
 
     pub fn probe(&self, name: &str) -> Option<&Probe> {
         self.probes.iter().find(|p| p.name == name)
+    }
+
+    /// Why `/probe` must not run `probe` against `target`, or `None` when it may. A round trip
+    /// sends mail, so `/probe` runs it only against its own configured targets; every other
+    /// probe (the transport probe's open-relay test included) against the config's targets and
+    /// domains and `exporter.allow_targets`, so the exporter cannot be made to test relaying
+    /// through, or scan, hosts its operator did not name.
+    pub fn refuses_probe_target(&self, probe: &Probe, target: &str) -> Option<String> {
+        let t = target.trim_end_matches('.').to_ascii_lowercase();
+        if matches!(probe.settings, ProbeSettings::Roundtrip(_)) {
+            return (!probe.targets.contains(&t)).then(|| {
+                format!(
+                    "module `{}` sends mail: /probe runs it only against its own configured targets",
+                    probe.name
+                )
+            });
+        }
+        (!self.allows_target(&t))
+            .then(|| format!("target `{t}` is not in this exporter's allow-list"))
     }
 
     /// Whether `/probe` may run against `target`: the config's own targets and domains, plus
@@ -566,9 +605,47 @@ fn build_exporter(root: &Node, raw: &RawConfig, ctx: &mut Ctx) -> Option<Exporte
             ok = false;
         }
     }
+    let web = match &e.web_config_file {
+        None => None,
+        Some(f) => match crate::exporter::web::WebConfig::load(&ctx.base_dir.join(f)) {
+            Ok(w) => Some(Arc::new(w)),
+            Err(msg) => {
+                ctx.error(
+                    node.get("web_config_file").unwrap_or(node),
+                    "exporter.web_config_file",
+                    msg,
+                );
+                ok = false;
+                None
+            }
+        },
+    };
+    let public_paths = match &e.public_paths {
+        None => DEFAULT_PUBLIC_PATHS.map(String::from).to_vec(),
+        Some(paths) => {
+            for (i, p) in paths.iter().enumerate() {
+                if !EXPORTER_PATHS.contains(&p.as_str()) {
+                    let n = node.get("public_paths").unwrap_or(node);
+                    let n = n.as_seq().and_then(|v| v.get(i)).unwrap_or(n);
+                    ctx.error(
+                        n,
+                        &format!("exporter.public_paths[{i}]"),
+                        format!(
+                            "`{p}` is not a path of the exporter ({})",
+                            EXPORTER_PATHS.join(", ")
+                        ),
+                    );
+                    ok = false;
+                }
+            }
+            paths.clone()
+        }
+    };
     ok.then_some(Exporter {
         listen,
         allow_targets: allow,
+        web,
+        public_paths,
     })
 }
 

@@ -36,6 +36,8 @@ pub struct RawExporter {
     pub listen: Option<String>,
     #[serde(default)]
     pub allow_targets: Vec<String>,
+    pub web_config_file: Option<PathBuf>,
+    pub public_paths: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

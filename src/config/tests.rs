@@ -345,3 +345,62 @@ fn roundtrip_needs_exactly_one_way_out_and_readable_token_files() {
         "not a PEM private key",
     );
 }
+
+#[test]
+fn probe_endpoint_runs_mail_sending_and_relay_tests_only_against_their_own_targets() {
+    let (dir, rt) = roundtrip(&format!(
+        "    from: probe@lab.test\n    submission: {{ host: submit.lab.test, username: u, password_file: pw }}\n{MAILBOX}"
+    ));
+    let text = format!(
+        "exporter:\n  allow_targets: [other.test]\n{rt}  - name: relay\n    kind: transport\n    open_relay: true\n    targets: [mx.lab.test]\n  - name: tls\n    kind: transport\n    targets: [mx.lab.test]\n  - name: bl\n    kind: dnsbl\n    targets: [192.0.2.1]\n"
+    );
+    let c = load_in(dir.path(), &text).unwrap_or_else(|e| panic!("{e}"));
+    let p = |n: &str| c.probe(n).unwrap();
+    // Own targets: allowed.
+    assert_eq!(c.refuses_probe_target(p("rt"), "lab.test"), None);
+    assert_eq!(c.refuses_probe_target(p("relay"), "MX.lab.test."), None);
+    // A round trip elsewhere, even on the allow-list: it would send mail there.
+    for target in ["other.test", "192.0.2.1", "stranger.test"] {
+        let why = c.refuses_probe_target(p("rt"), target).expect(target);
+        assert!(
+            why.contains("sends mail") && why.contains("own configured targets"),
+            "{why}"
+        );
+    }
+    // Every other probe, the relay test included: the allow-list.
+    for probe in ["relay", "tls", "bl"] {
+        assert_eq!(c.refuses_probe_target(p(probe), "other.test"), None);
+        assert_eq!(c.refuses_probe_target(p(probe), "lab.test"), None);
+        let why = c
+            .refuses_probe_target(p(probe), "stranger.test")
+            .expect(probe);
+        assert!(why.contains("not in this exporter's allow-list"), "{why}");
+    }
+}
+
+#[test]
+fn exporter_public_paths_default_and_validation() {
+    let c = Config::from_str("probes: []\n", Path::new("c.yaml")).unwrap();
+    assert_eq!(c.exporter.public_paths, vec!["/-/healthy", "/-/ready"]);
+    assert!(c.exporter.web.is_none());
+    let err = Config::from_str(
+        "exporter:\n  public_paths: [/metrics, /secret]\nprobes: []\n",
+        Path::new("c.yaml"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("exporter.public_paths[1]") && err.contains("`/secret`"),
+        "{err}"
+    );
+    let err = Config::from_str(
+        "exporter:\n  web_config_file: nowhere.yml\nprobes: []\n",
+        Path::new("c.yaml"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("exporter.web_config_file") && err.contains("nowhere.yml"),
+        "{err}"
+    );
+}

@@ -1,10 +1,11 @@
 //! The HTTP side of the daemon (hyper): `/metrics`, `/probe`, `/`, `/api/v1/results`,
 //! `/-/healthy`, `/-/ready`, `POST /-/reload`. Renders outcomes; runs probes only through the
 //! runner (for `/probe`), and only against allowed targets, so the exporter is never a scanner
-//! for strangers.
+//! or a mail sender for strangers. TLS and basic auth come from the web config (`web.rs`).
 
 pub mod metrics;
 mod pages;
+pub mod web;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -42,22 +43,95 @@ pub async fn serve(listener: TcpListener, app: Arc<App>, shutdown: CancellationT
             },
         };
         let _ = stream.set_nodelay(true);
+        // Per connection, so a reload that changes the certificate applies to the next one.
+        let tls = app
+            .generation()
+            .config
+            .exporter
+            .web
+            .as_ref()
+            .and_then(|w| w.tls.clone());
         let app = app.clone();
         tokio::spawn(async move {
-            let svc = service_fn(move |req| {
-                let app = app.clone();
-                async move { Ok::<_, Infallible>(handle(app, req, peer).await) }
-            });
-            let conn = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(10))
-                .max_buf_size(64 * 1024)
-                .serve_connection(TokioIo::new(stream), svc);
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, %peer, "connection ended with an error");
+            match tls {
+                None => serve_connection(stream, app, peer).await,
+                Some(tls) => {
+                    let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => serve_connection(stream, app, peer).await,
+                        Ok(Err(e)) => {
+                            tracing::debug!(error = %e, %peer, "TLS handshake failed")
+                        }
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                }
             }
         });
     }
+}
+
+/// A client has this long to finish the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+async fn serve_connection<I>(io: I, app: Arc<App>, peer: SocketAddr)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = service_fn(move |req| {
+        let app = app.clone();
+        async move { Ok::<_, Infallible>(handle(app, req, peer).await) }
+    });
+    // Headers are bounded by the buffer (64 KiB) and hyper's count limit (100); bodies are
+    // read only by /-/reload, and at most 1 KiB of it.
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(10))
+        .max_buf_size(64 * 1024)
+        .serve_connection(TokioIo::new(io), svc);
+    if let Err(e) = conn.await {
+        tracing::debug!(error = %e, %peer, "connection ended with an error");
+    }
+}
+
+/// `None` when the request may go on; the 401 answer when it lacks valid credentials for a
+/// path that needs them (every path but `exporter.public_paths`, once the web config names
+/// users).
+async fn refuse_unauthenticated(
+    app: &App,
+    req: &Request<Incoming>,
+    peer: SocketAddr,
+) -> Option<Resp> {
+    let generation = app.generation();
+    let exporter = &generation.config.exporter;
+    let web = exporter.web.as_ref().filter(|w| w.requires_auth())?;
+    let path = req.uri().path();
+    if exporter.public_paths.iter().any(|p| p == path) {
+        return None;
+    }
+    let header = req
+        .headers()
+        .get(hyper::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let web = web.clone();
+    // bcrypt is slow on purpose: off the async workers.
+    let ok = tokio::task::spawn_blocking(move || web.authorized(header.as_deref()))
+        .await
+        .unwrap_or(false);
+    if ok {
+        return None;
+    }
+    if path == "/probe" || path == "/-/reload" {
+        tracing::warn!(%peer, path, "refused a request without valid credentials");
+    } else {
+        tracing::debug!(%peer, path, "refused a request without valid credentials");
+    }
+    let mut r = text(StatusCode::UNAUTHORIZED, "Unauthorized\n");
+    r.headers_mut().insert(
+        hyper::header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Basic realm=\"mailauth-probe\""),
+    );
+    Some(r)
 }
 
 fn text(status: StatusCode, body: impl Into<String>) -> Resp {
@@ -77,6 +151,9 @@ fn with_type(mut r: Resp, ct: &'static str) -> Resp {
 }
 
 async fn handle(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> Resp {
+    if let Some(refusal) = refuse_unauthenticated(&app, &req, peer).await {
+        return refusal;
+    }
     let path = req.uri().path().to_string();
     let query = parse_query(req.uri().query().unwrap_or(""));
     match (req.method(), path.as_str()) {
@@ -165,12 +242,9 @@ async fn probe(
         );
     }
     let target = target.trim().to_ascii_lowercase();
-    if !generation.config.allows_target(&target) {
-        tracing::warn!(%peer, module, target = %target, "refused /probe for a target outside the allow-list");
-        return text(
-            StatusCode::FORBIDDEN,
-            format!("target `{target}` is not in this exporter's allow-list\n"),
-        );
+    if let Some(why) = generation.config.refuses_probe_target(probe, &target) {
+        tracing::warn!(%peer, module, target = %target, reason = %why, "refused /probe");
+        return text(StatusCode::FORBIDDEN, format!("{why}\n"));
     }
     // As blackbox_exporter does: finish before Prometheus gives up on the scrape.
     let deadline = req
