@@ -1,5 +1,7 @@
 //! Command-line definitions shared by both binaries: the flags every probing command takes
-//! (`--resolver`, `--trust-anchor`, `--ca-file`) and how they override a config.
+//! (`--resolver`, `--trust-anchor`, `--ca-file`) and how they override a config, and the whole
+//! command line of `check_mailauth` (here, not in its binary, so that `mailauth-probe
+//! generate-assets` can render its man page and completions).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,7 +9,61 @@ use std::time::Duration;
 
 use mailauth_probes::resolver::Upstream;
 
+use crate::nagios::range::Range;
+
 use crate::config::{Config, DEFAULT_LISTEN, Exporter, Global, Probe, ProbeSettings, parse_server};
+
+/// The command line of `check_mailauth` (its binary parses it; `generate-assets` renders its
+/// man page and completions from it).
+#[derive(clap::Parser, Debug)]
+#[command(
+    name = "check_mailauth",
+    version,
+    about = "Nagios/Icinga plugin of mailauth-probe",
+    after_help = "Examples:\n  check_mailauth dnsbl -H 192.0.2.10 --zone zen.spamhaus.org\n  check_mailauth --config /etc/mailauth-probe/config.yaml --probe dnsbl-own\n  check_mailauth --daemon http://127.0.0.1:9725 --probe roundtrip-gmail\n\nExit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.\nThresholds (-w/-c) use the monitoring-plugins range syntax and apply to the kind's main figure\n(dnsbl: the number of listings; dns: days until the earliest RRSIG expiry;\ntransport: days until the earliest certificate expiry; -H host, host:port or, with --mx, a domain)."
+)]
+pub struct CheckArgs {
+    /// Probe kind to run from flags alone (dnsbl, dns, transport).
+    pub kind: Option<String>,
+    /// Target: an IP or domain (dnsbl).
+    #[arg(short = 'H', long = "host", value_name = "TARGET")]
+    pub host: Option<String>,
+    /// DNSBL zone (repeatable); IP zones for an IP target, domain zones for a domain.
+    #[arg(long = "zone", value_name = "ZONE")]
+    pub zones: Vec<String>,
+    /// dns: a DKIM selector that must publish a usable key (repeatable).
+    #[arg(long = "selector", value_name = "S")]
+    pub selectors: Vec<String>,
+    /// transport: -H is a mail domain; probe all its MX hosts on port 25.
+    #[arg(long)]
+    pub mx: bool,
+    /// dns: a sending IP that SPF must pass and PTR must confirm (repeatable).
+    #[arg(long = "ip", value_name = "IP")]
+    pub ips: Vec<std::net::IpAddr>,
+    /// Run the probe NAME of this config.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The probe to run (with --config) or to read (with --daemon).
+    #[arg(long, value_name = "NAME")]
+    pub probe: Option<String>,
+    /// Read the probe's latest result from a running daemon, e.g. http://127.0.0.1:9725.
+    #[arg(long, value_name = "URL")]
+    pub daemon: Option<String>,
+    /// Warning range for the kind's main figure.
+    #[arg(short = 'w', long, value_name = "RANGE")]
+    pub warning: Option<Range>,
+    /// Critical range for the kind's main figure.
+    #[arg(short = 'c', long, value_name = "RANGE")]
+    pub critical: Option<Range>,
+    /// Seconds before the plugin gives up (UNKNOWN).
+    #[arg(short = 't', long, value_name = "SECONDS", default_value_t = 30.0)]
+    pub timeout: f64,
+    /// One line per finding after the status line.
+    #[arg(short = 'v', long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(flatten)]
+    pub common: CommonFlags,
+}
 
 /// Flags common to `run`, `lint` and `check_mailauth`.
 #[derive(Debug, Clone, Default, clap::Args)]

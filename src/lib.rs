@@ -9,6 +9,7 @@
 //! - [`exporter`] and [`nagios`] render outcomes and never dial out (`/probe` and
 //!   `check_mailauth` go through the runner).
 
+pub mod assets;
 pub mod cli;
 pub mod config;
 pub mod daemon;

@@ -1,5 +1,5 @@
 //! `mailauth-probe`: the daemon (`serve`), `check-config`, and `run` for a person at a
-//! terminal. `main` alone maps errors to exit codes; `anyhow` stays at this edge.
+//! terminal (plus the hidden `generate-assets` that packaging uses). `main` alone maps errors to exit codes; `anyhow` stays at this edge.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use clap::{Parser, Subcommand, ValueEnum};
-use mailauth_probe::cli::CommonFlags;
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
+use mailauth_probe::cli::{CheckArgs, CommonFlags};
 use mailauth_probe::config::Config;
 use mailauth_probe::daemon::App;
 use mailauth_probe::runner::Runtime;
@@ -102,6 +102,12 @@ enum Command {
         #[command(subcommand)]
         what: ReportsCommand,
     },
+    /// Write the man pages and shell completions of both binaries into DIR (for packaging).
+    #[command(hide = true)]
+    GenerateAssets {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -170,6 +176,15 @@ fn init_logging(format: LogFormat, level: &str) {
 async fn run(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::CheckConfig { file } => Ok(check_config(&file)),
+        Command::GenerateAssets { dir } => {
+            let commands = [Cli::command(), CheckArgs::command()];
+            let written = mailauth_probe::assets::write(&dir, &commands)
+                .with_context(|| format!("cannot write assets into {}", dir.display()))?;
+            for path in written {
+                println!("{}", path.display());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Serve { config, listen } => serve(&config, listen).await,
         Command::Run {
             config,

@@ -4,70 +4,19 @@
 //! 2 CRITICAL, 3 UNKNOWN. Bad arguments, an unreadable config, a daemon that cannot be asked,
 //! or the plugin's own `--timeout` expiring before any verdict are UNKNOWN, never OK.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Parser;
-use mailauth_probe::cli::{CommonFlags, adhoc_probe};
+use mailauth_probe::cli::{CheckArgs as Args, adhoc_probe};
 use mailauth_probe::config::{Config, ProbeSettings};
-use mailauth_probe::nagios::range::{Range, Thresholds};
+use mailauth_probe::nagios::range::Thresholds;
 use mailauth_probe::nagios::{self, PluginOutput};
 use mailauth_probe::runner::Runtime;
 use mailauth_probe::state::RunRecord;
 use mailauth_probes::dnsbl::{DnsblSettings, Subject, Zone, ZoneKind, default_zones};
 use mailauth_probes::{Deadline, Outcome};
-
-#[derive(Parser, Debug)]
-#[command(
-    name = "check_mailauth",
-    version,
-    about = "Nagios/Icinga plugin of mailauth-probe",
-    after_help = "Examples:\n  check_mailauth dnsbl -H 192.0.2.10 --zone zen.spamhaus.org\n  check_mailauth --config /etc/mailauth-probe/config.yaml --probe dnsbl-own\n  check_mailauth --daemon http://127.0.0.1:9725 --probe roundtrip-gmail\n\nExit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.\nThresholds (-w/-c) use the monitoring-plugins range syntax and apply to the kind's main figure\n(dnsbl: the number of listings; dns: days until the earliest RRSIG expiry;\ntransport: days until the earliest certificate expiry; -H host, host:port or, with --mx, a domain)."
-)]
-struct Args {
-    /// Probe kind to run from flags alone (dnsbl, dns, transport).
-    kind: Option<String>,
-    /// Target: an IP or domain (dnsbl).
-    #[arg(short = 'H', long = "host", value_name = "TARGET")]
-    host: Option<String>,
-    /// DNSBL zone (repeatable); IP zones for an IP target, domain zones for a domain.
-    #[arg(long = "zone", value_name = "ZONE")]
-    zones: Vec<String>,
-    /// dns: a DKIM selector that must publish a usable key (repeatable).
-    #[arg(long = "selector", value_name = "S")]
-    selectors: Vec<String>,
-    /// transport: -H is a mail domain; probe all its MX hosts on port 25.
-    #[arg(long)]
-    mx: bool,
-    /// dns: a sending IP that SPF must pass and PTR must confirm (repeatable).
-    #[arg(long = "ip", value_name = "IP")]
-    ips: Vec<std::net::IpAddr>,
-    /// Run the probe NAME of this config.
-    #[arg(long, value_name = "FILE")]
-    config: Option<PathBuf>,
-    /// The probe to run (with --config) or to read (with --daemon).
-    #[arg(long, value_name = "NAME")]
-    probe: Option<String>,
-    /// Read the probe's latest result from a running daemon, e.g. http://127.0.0.1:9725.
-    #[arg(long, value_name = "URL")]
-    daemon: Option<String>,
-    /// Warning range for the kind's main figure.
-    #[arg(short = 'w', long, value_name = "RANGE")]
-    warning: Option<Range>,
-    /// Critical range for the kind's main figure.
-    #[arg(short = 'c', long, value_name = "RANGE")]
-    critical: Option<Range>,
-    /// Seconds before the plugin gives up (UNKNOWN).
-    #[arg(short = 't', long, value_name = "SECONDS", default_value_t = 30.0)]
-    timeout: f64,
-    /// One line per finding after the status line.
-    #[arg(short = 'v', long, action = clap::ArgAction::Count)]
-    verbose: u8,
-    #[command(flatten)]
-    common: CommonFlags,
-}
 
 fn main() -> ExitCode {
     mailauth_probe::install_crypto_provider();
