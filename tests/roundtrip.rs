@@ -139,6 +139,13 @@ fn healthy_sender_lands_in_inbox_with_every_verdict_pass() {
     assert_eq!(seen(&mb["auth"], "dmarc"), "pass");
     assert_eq!(seen(&mb["own"], "dkim"), "pass");
     assert!(mb["latency_seconds"].as_f64().unwrap() > 0.0);
+    // The lab's MX scores lab.test like SpamAssassin: `X-Spam-Status: No, score=0.4`.
+    assert_eq!(mb["spam_flag"], false, "{mb:#}");
+    assert_eq!(
+        mb["spam_scores"],
+        serde_json::json!([["spamassassin", 0.4]]),
+        "{mb:#}"
+    );
     // Read, then removed: the seed mailbox does not fill up.
     assert_eq!(stored("seed1", "owner=t-healthy.rt;"), 0);
 }

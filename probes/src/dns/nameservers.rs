@@ -63,6 +63,12 @@ pub async fn check(
             }
         }
     };
+    // Reported when fine too, so a dashboard or alert sees the check, not only its failures.
+    findings.push(Finding::new(
+        "ns:record",
+        State::Ok,
+        format!("NS of {zone}: {}", names.join(", ")),
+    ));
     let domain = zone.as_str();
     let mut servers: Vec<(String, IpAddr)> = vec![];
     for n in &names {
