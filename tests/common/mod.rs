@@ -291,6 +291,9 @@ pub fn sample(text: &str, series: &str) -> Option<f64> {
 
 pub fn write_temp(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
+    if let Some(parent) = p.parent() {
+        std::fs::create_dir_all(parent).unwrap();
+    }
     std::fs::write(&p, text).unwrap();
     p
 }
