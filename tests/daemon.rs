@@ -484,3 +484,48 @@ fn web_config_tls_serves_https_only() {
     );
     assert!(curl("/metrics").ends_with("200"));
 }
+
+#[test]
+fn oversized_request_heads_are_refused_and_the_daemon_keeps_serving() {
+    use std::io::{Read, Write};
+    let d = Daemon::start("probes: []\n");
+    let send = |head: String| -> String {
+        let mut s = std::net::TcpStream::connect(d.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let _ = s.write_all(head.as_bytes());
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf);
+        String::from_utf8_lossy(&buf).into_owned()
+    };
+    // One 200 KB header line, and 500 small header lines: refused (431) or cut off, never
+    // served.
+    let big = send(format!(
+        "GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(200_000)
+    ));
+    assert!(
+        !big.contains(" 200 "),
+        "a 200 KB header was served: {big:.200}"
+    );
+    let many = send(format!(
+        "GET /metrics HTTP/1.1\r\nHost: x\r\n{}\r\n",
+        (0..500)
+            .map(|i| format!("X-H{i}: v\r\n"))
+            .collect::<String>()
+    ));
+    assert!(
+        !many.contains(" 200 "),
+        "500 header lines were served: {many:.200}"
+    );
+    assert!(
+        big.is_empty() || big.starts_with("HTTP/1.1 431"),
+        "{big:.200}"
+    );
+    assert!(
+        many.is_empty() || many.starts_with("HTTP/1.1 431"),
+        "{many:.200}"
+    );
+    // Still serving.
+    assert_eq!(get(d.addr, "/metrics").0, 200);
+    assert_eq!(get(d.addr, "/-/healthy").0, 200);
+}
