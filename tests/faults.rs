@@ -29,6 +29,8 @@ const MARGIN: Duration = Duration::from_millis(1500);
 fn run_config(config: &str, timeout: Duration) -> Vec<Value> {
     let dir = tempfile::tempdir().unwrap();
     let f = write_temp(dir.path(), "faults.yaml", config);
+    // The seed mailboxes' password (`password_file: pw`).
+    write_temp(dir.path(), "pw", "secret\n");
     let start = Instant::now();
     let out = run(
         "mailauth-probe",
@@ -49,12 +51,12 @@ fn run_config(config: &str, timeout: Duration) -> Vec<Value> {
     v.as_array().unwrap().clone()
 }
 
-/// The record of probe `name` (and `target`, when given).
-fn record<'a>(records: &'a [Value], probe: &str) -> &'a Value {
+/// The record of probe `name`, or of target `name` (a probe with several targets).
+fn record<'a>(records: &'a [Value], name: &str) -> &'a Value {
     records
         .iter()
-        .find(|r| r["probe"] == probe)
-        .unwrap_or_else(|| panic!("no record of probe {probe}"))
+        .find(|r| r["probe"] == name || r["target"] == name)
+        .unwrap_or_else(|| panic!("no record of probe or target {name}"))
 }
 
 fn findings(rec: &Value) -> &[Value] {
@@ -172,6 +174,9 @@ fn dnsbl_answer(name: &str, code: &str) -> DnsReply {
     }
 }
 
+/// subjectAltNames of the MTA-STS policy hosts (see `mta_sts_faults`).
+const STS_SANS: &[&str] = &[];
+
 #[test]
 fn dns_faults() {
     let silent = dns_always("127.0.10.1", || DnsReply::Silence);
@@ -282,4 +287,235 @@ fn dns_faults() {
         "CRITICAL",
         &["127.0.0.4"],
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// SMTP: the transport probe (25, 587, 465) and the round trip's submission.
+
+/// The subjectAltNames of the suite's server certificate: every address a TLS case uses.
+fn pki() -> Pki {
+    let ips: Vec<String> = (1..60)
+        .flat_map(|i| [format!("IP:127.0.11.{i}"), format!("IP:127.0.12.{i}")])
+        .collect();
+    let mut sans: Vec<&str> = ips.iter().map(String::as_str).collect();
+    sans.extend(STS_SANS);
+    Pki::new(&sans)
+}
+
+/// A roundtrip probe `name` sending through `submission` (a YAML flow map) to one seed
+/// mailbox read over IMAP at `imap` (implicit TLS).
+fn roundtrip_probe(name: &str, submission: &str, imap: &str) -> String {
+    let (host, port) = imap.split_once(':').unwrap();
+    format!(
+        "  - name: {name}\n    kind: roundtrip\n    timeout: 3s\n    from: probe@faults.test\n    helo: probe.faults.test\n    instance: faults\n    submission: {submission}\n    mailboxes:\n      - name: seed\n        address: seed@faults.test\n        authserv_id: mx.faults.test\n        imap: {{host: \"{host}\", port: {port}, username: seed, password_file: pw}}\n"
+    )
+}
+
+const NOT_TLS: &str = "this is not TLS\r\n";
+
+#[test]
+fn smtp_faults() {
+    let pki = pki();
+    let tls = pki.server.clone();
+    let at = |a: &'static str, steps: Vec<Step>| FaultAt::new(a, steps);
+    let go_ahead = || say("220 2.0.0 go ahead\r\n");
+    let not_tls = || vec![go_ahead(), Step::Swallow, say(NOT_TLS), Step::Hang];
+    let ten_mb = || vec![Step::Flood(10 << 20)];
+    let drip = || {
+        vec![Step::Drip(
+            b"220 slow.faults.test ESMTP\r\n".to_vec(),
+            Duration::from_millis(500),
+        )]
+    };
+    // Port 25, one address per fault.
+    let mx = [
+        ("127.0.11.1", at("greeting", vec![Step::Hang])),
+        ("127.0.11.2", at("greeting", drip())),
+        ("127.0.11.3", at("EHLO", vec![Step::Close])),
+        ("127.0.11.4", at("STARTTLS", vec![Step::Close])),
+        ("127.0.11.5", at("STARTTLS", vec![go_ahead(), Step::Close])),
+        // Hangs up in the middle of the TLS handshake.
+        (
+            "127.0.11.6",
+            at("STARTTLS", vec![go_ahead(), Step::Swallow, Step::Close]),
+        ),
+        (
+            "127.0.11.7",
+            at("EHLO", vec![Step::Say(GARBAGE.to_vec()), say("\r\n")]),
+        ),
+        ("127.0.11.8", at("EHLO", ten_mb())),
+        // Answers the ClientHello with plain text.
+        ("127.0.11.9", at("STARTTLS", not_tls())),
+        // Sends plain text right behind its 220, before any handshake.
+        (
+            "127.0.11.13",
+            at("STARTTLS", vec![go_ahead(), say(NOT_TLS), Step::Hang]),
+        ),
+    ];
+    let _mx: Vec<TcpFault> = mx
+        .iter()
+        .map(|(ip, f)| tcp_fault(&format!("{ip}:25"), None, smtp(tls.clone(), f.clone())))
+        .collect();
+    // Submission with STARTTLS (587) and implicit TLS (465).
+    let _sub = [
+        tcp_fault(
+            "127.0.11.10:587",
+            None,
+            smtp(tls.clone(), at("greeting", vec![Step::Hang])),
+        ),
+        tcp_fault(
+            "127.0.11.11:587",
+            None,
+            smtp(tls.clone(), at("EHLO", ten_mb())),
+        ),
+        tcp_fault(
+            "127.0.11.12:587",
+            None,
+            smtp(tls.clone(), at("STARTTLS", not_tls())),
+        ),
+        // Plain SMTP where TLS is due.
+        tcp_fault("127.0.11.20:465", None, smtp(tls.clone(), None)),
+        tcp_fault(
+            "127.0.11.21:465",
+            Some(tls.clone()),
+            smtp(tls.clone(), at("greeting", vec![Step::Hang])),
+        ),
+    ];
+    // The round trip's submission server misbehaving; its seed mailbox is healthy.
+    let _imap = tcp_fault("127.0.12.1:993", Some(tls.clone()), imap(None));
+    let rt = [
+        ("rt-control", "127.0.11.40:587", None),
+        (
+            "rt-sub-silent",
+            "127.0.11.41:587",
+            at("greeting", vec![Step::Hang]),
+        ),
+        ("rt-sub-drip", "127.0.11.42:587", at("greeting", drip())),
+        (
+            "rt-sub-garbage",
+            "127.0.11.43:587",
+            at("EHLO", vec![Step::Say(GARBAGE.to_vec()), say("\r\n")]),
+        ),
+        ("rt-sub-10mb", "127.0.11.44:587", at("EHLO", ten_mb())),
+        (
+            "rt-sub-cut",
+            "127.0.11.45:587",
+            at("STARTTLS", vec![go_ahead(), Step::Close]),
+        ),
+        (
+            "rt-sub-not-tls",
+            "127.0.11.46:587",
+            at("STARTTLS", not_tls()),
+        ),
+        ("rt-sub-465-plain", "127.0.11.47:465", None),
+    ];
+    let _rt: Vec<TcpFault> = rt
+        .iter()
+        .map(|(_, addr, f)| tcp_fault(addr, None, smtp(tls.clone(), f.clone())))
+        .collect();
+
+    let dns = dns_always("127.0.11.53", || DnsReply::Code(ResponseCode::NXDomain));
+    let mut config = format!(
+        "global:\n  resolver: [\"{}\"]\n  ca_file: {}\nprobes:\n  - name: transport\n    kind: transport\n    timeout: 2s\n    targets: [{}, 127.0.11.10:587, 127.0.11.11:587, 127.0.11.12:587, 127.0.11.20:465, 127.0.11.21:465]\n",
+        dns.resolver(),
+        pki.ca.display(),
+        mx.iter().map(|(ip, _)| *ip).collect::<Vec<_>>().join(", ")
+    );
+    for (name, addr, _) in &rt {
+        let (host, port) = addr.split_once(':').unwrap();
+        let tls = if port == "465" {
+            "implicit"
+        } else {
+            "starttls"
+        };
+        let sub = format!(
+            "{{host: \"{host}\", port: {port}, tls: {tls}, username: probe, password_file: pw}}"
+        );
+        config.push_str(&roundtrip_probe(name, &sub, "127.0.12.1:993"));
+    }
+    let r = run_config(&config, Duration::from_secs(3));
+
+    // An MX that fails is what a sender meets: CRITICAL, at the step where it stopped.
+    let mx_says = |ip: &str, check: &str, words: &[&str]| {
+        expect(&r, ip, &format!("{check}:{ip}/{ip}"), "CRITICAL", words);
+    };
+    mx_says("127.0.11.1", "smtp", &["silent at the greeting step"]);
+    mx_says("127.0.11.2", "smtp", &["silent at the greeting step"]);
+    mx_says(
+        "127.0.11.3",
+        "smtp",
+        &["closed the connection", "EHLO step"],
+    );
+    mx_says(
+        "127.0.11.4",
+        "smtp",
+        &["closed the connection", "STARTTLS step"],
+    );
+    mx_says("127.0.11.5", "starttls", &["TLS handshake failed"]);
+    mx_says("127.0.11.6", "starttls", &["TLS handshake failed"]);
+    mx_says("127.0.11.7", "smtp", &["malformed reply line", "EHLO step"]);
+    mx_says(
+        "127.0.11.8",
+        "smtp",
+        &["longer than 4096 bytes", "EHLO step"],
+    );
+    mx_says("127.0.11.9", "starttls", &["TLS handshake failed"]);
+    mx_says(
+        "127.0.11.13",
+        "smtp",
+        &["data after the STARTTLS reply", "TLS handshake step"],
+    );
+    let svc = |t: &str, words: &[&str]| {
+        let (ip, port) = t.split_once(':').unwrap();
+        expect(
+            &r,
+            t,
+            &format!("service:{ip}:{port}/{ip}"),
+            "CRITICAL",
+            words,
+        );
+    };
+    svc("127.0.11.10:587", &["silent at the greeting step"]);
+    svc("127.0.11.11:587", &["longer than 4096 bytes", "EHLO step"]);
+    svc(
+        "127.0.11.12:587",
+        &["TLS handshake failed", "TLS handshake step"],
+    );
+    svc(
+        "127.0.11.20:465",
+        &["TLS handshake failed", "TLS handshake step"],
+    );
+    svc("127.0.11.21:465", &["silent at the greeting step"]);
+
+    // The round trip: the healthy pair delivers nowhere (the sink keeps the message):
+    // CRITICAL "not delivered", decided by the deadline.
+    expect(
+        &r,
+        "rt-control",
+        "send",
+        "OK",
+        &["accepted by 127.0.11.40:587"],
+    );
+    expect(
+        &r,
+        "rt-control",
+        "delivery:seed",
+        "CRITICAL",
+        &["not delivered"],
+    );
+    // Our own submission server failing: sending is CRITICAL with the reason; the mailbox
+    // was readable but nothing was sent, so delivery is undecided.
+    for (name, words) in [
+        ("rt-sub-silent", &["no answer before the deadline"][..]),
+        ("rt-sub-drip", &["no answer before the deadline"]),
+        ("rt-sub-garbage", &["submission failed"]),
+        ("rt-sub-10mb", &["more than 1048576 bytes"]),
+        ("rt-sub-cut", &["submission failed"]),
+        ("rt-sub-not-tls", &["submission failed"]),
+        ("rt-sub-465-plain", &["TLS failed"]),
+    ] {
+        expect(&r, name, "imap:seed", "OK", &["logged in"]);
+        expect(&r, name, "send", "CRITICAL", words);
+        expect(&r, name, "delivery:seed", "UNKNOWN", &["not sent"]);
+    }
 }

@@ -3,7 +3,8 @@
 //!
 //! - [`tcp_fault`]: a line-protocol server (SMTP, IMAP, HTTP) driven by a responder that maps
 //!   every line the client sends (and the connection's opening, `None`) to [`Step`]s: say,
-//!   drip one byte at a time, flood a 10 MB line, start TLS, go silent, hang up. [`smtp`],
+//!   drip one byte at a time, flood a 10 MB line, start TLS, swallow the client's next bytes,
+//!   go silent, hang up. [`smtp`],
 //!   [`imap`] and [`http`] are well-behaved responders with one step replaced by a fault.
 //! - [`dns_fault`]: a DNS server on UDP and TCP answering from a closure ([`DnsReply`]:
 //!   records, an error code, truncation, garbage, silence), recording what it was asked.
@@ -145,8 +146,9 @@ pub enum Step {
     Flood(usize),
     /// TLS from here on (server side, this configuration).
     StartTls(Arc<rustls::ServerConfig>),
-    /// Reads the client's first TLS bytes, then hangs up in the middle of the handshake.
-    CutTls,
+    /// Reads what the client sends next (up to 4 KiB: e.g. its TLS ClientHello) and drops
+    /// it.
+    Swallow,
     /// Says nothing more and reads nothing more until the client goes away.
     Hang,
     /// Hangs up.
@@ -251,12 +253,9 @@ impl Peer {
                     self.io = Io::Tls(Box::new(tls));
                     true
                 }
-                Step::CutTls => {
-                    let mut buf = [0u8; 64];
-                    if let Some(s) = self.io.stream() {
-                        let _ = s.read(&mut buf);
-                    }
-                    false
+                Step::Swallow => {
+                    let mut buf = [0u8; 4096];
+                    matches!(self.io.stream().map(|s| s.read(&mut buf)), Some(Ok(n)) if n > 0)
                 }
                 Step::Hang => {
                     // Read and drop whatever comes until the client leaves (or HOLD passes).
