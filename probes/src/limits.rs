@@ -108,7 +108,14 @@ impl<S: AsyncRead + Unpin> AsyncRead for Capped<S> {
         let before = buf.filled().len();
         let this = &mut *self;
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
-            Poll::Ready(Ok(())) => Poll::Ready(this.count(&buf.filled()[before..])),
+            Poll::Ready(Ok(())) => {
+                let counted = this.count(&buf.filled()[before..]);
+                if counted.is_err() {
+                    // A failed read hands back nothing (tokio's readers rely on it).
+                    buf.set_filled(before);
+                }
+                Poll::Ready(counted)
+            }
             other => other,
         }
     }
