@@ -174,8 +174,23 @@ fn dnsbl_answer(name: &str, code: &str) -> DnsReply {
     }
 }
 
-/// subjectAltNames of the MTA-STS policy hosts (see `mta_sts_faults`).
-const STS_SANS: &[&str] = &[];
+/// The MTA-STS cases: (domain label, policy host address).
+const STS: &[(&str, &str)] = &[
+    ("sts-good", "127.0.12.20"),
+    ("sts-slow", "127.0.12.21"),
+    ("sts-huge", "127.0.12.22"),
+    ("sts-html", "127.0.12.23"),
+    ("sts-redirect", "127.0.12.24"),
+];
+
+/// subjectAltNames of the MTA-STS policy hosts.
+const STS_SANS: &[&str] = &[
+    "DNS:mta-sts.sts-good.faults.test",
+    "DNS:mta-sts.sts-slow.faults.test",
+    "DNS:mta-sts.sts-huge.faults.test",
+    "DNS:mta-sts.sts-html.faults.test",
+    "DNS:mta-sts.sts-redirect.faults.test",
+];
 
 #[test]
 fn dns_faults() {
@@ -305,9 +320,11 @@ fn pki() -> Pki {
 /// A roundtrip probe `name` sending through `submission` (a YAML flow map) to one seed
 /// mailbox read over IMAP at `imap` (implicit TLS).
 fn roundtrip_probe(name: &str, submission: &str, imap: &str) -> String {
+    // 6 s: a third of it (the seed mailbox's login) must hold eight TLS logins at once in a
+    // debug build on a busy 2-core machine.
     let (host, port) = imap.split_once(':').unwrap();
     format!(
-        "  - name: {name}\n    kind: roundtrip\n    timeout: 3s\n    from: probe@faults.test\n    helo: probe.faults.test\n    instance: faults\n    submission: {submission}\n    mailboxes:\n      - name: seed\n        address: seed@faults.test\n        authserv_id: mx.faults.test\n        imap: {{host: \"{host}\", port: {port}, username: seed, password_file: pw}}\n"
+        "  - name: {name}\n    kind: roundtrip\n    timeout: 6s\n    from: probe@faults.test\n    helo: probe.faults.test\n    instance: faults\n    submission: {submission}\n    mailboxes:\n      - name: seed\n        address: seed@faults.test\n        authserv_id: mx.faults.test\n        imap: {{host: \"{host}\", port: {port}, username: seed, password_file: pw}}\n"
     )
 }
 
@@ -433,7 +450,7 @@ fn smtp_faults() {
         );
         config.push_str(&roundtrip_probe(name, &sub, "127.0.12.1:993"));
     }
-    let r = run_config(&config, Duration::from_secs(3));
+    let r = run_config(&config, Duration::from_secs(6));
 
     // An MX that fails is what a sender meets: CRITICAL, at the step where it stopped.
     let mx_says = |ip: &str, check: &str, words: &[&str]| {
@@ -518,4 +535,207 @@ fn smtp_faults() {
         expect(&r, name, "send", "CRITICAL", words);
         expect(&r, name, "delivery:seed", "UNKNOWN", &["not sent"]);
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// IMAP: the round trip's seed mailbox.
+
+#[test]
+fn imap_faults() {
+    let pki = pki();
+    let tls = pki.server.clone();
+    let at = |a: &'static str, steps: Vec<Step>| FaultAt::new(a, steps);
+    // A healthy submission server (it keeps every message to itself).
+    let _sink = tcp_fault("127.0.12.50:587", None, smtp(tls.clone(), None));
+    let cases = [
+        (
+            "imap-silent",
+            "127.0.12.2",
+            at("greeting", vec![Step::Hang]),
+        ),
+        (
+            "imap-login-cut",
+            "127.0.12.3",
+            at("LOGIN", vec![Step::Close]),
+        ),
+        (
+            "imap-select-cut",
+            "127.0.12.4",
+            at("SELECT", vec![Step::Close]),
+        ),
+        (
+            "imap-garbage",
+            "127.0.12.5",
+            at("greeting", vec![Step::Say(GARBAGE.to_vec()), say("\r\n")]),
+        ),
+        (
+            "imap-10mb",
+            "127.0.12.6",
+            at("greeting", vec![Step::Flood(10 << 20)]),
+        ),
+        (
+            "imap-idle-forever",
+            "127.0.12.7",
+            at("IDLE", vec![say("+ idling\r\n"), Step::Hang]),
+        ),
+        (
+            "imap-drip",
+            "127.0.12.9",
+            at(
+                "greeting",
+                vec![Step::Drip(
+                    b"* OK slow\r\n".to_vec(),
+                    Duration::from_millis(500),
+                )],
+            ),
+        ),
+    ];
+    let _imap: Vec<TcpFault> = cases
+        .iter()
+        .map(|(_, ip, f)| tcp_fault(&format!("{ip}:993"), Some(tls.clone()), imap(f.clone())))
+        .collect();
+    // Plain IMAP on the implicit-TLS port.
+    let _plain = tcp_fault("127.0.12.8:993", None, imap(None));
+
+    let dns = dns_always("127.0.12.53", || DnsReply::Code(ResponseCode::NXDomain));
+    let mut config = format!(
+        "global:\n  resolver: [\"{}\"]\n  ca_file: {}\nprobes:\n",
+        dns.resolver(),
+        pki.ca.display(),
+    );
+    let sub =
+        "{host: \"127.0.12.50\", port: 587, tls: starttls, username: probe, password_file: pw}";
+    for (name, ip, _) in cases
+        .iter()
+        .chain([&("imap-993-plain", "127.0.12.8", None)])
+    {
+        config.push_str(&roundtrip_probe(name, sub, &format!("{ip}:993")));
+    }
+    let r = run_config(&config, Duration::from_secs(6));
+
+    // The seed mailbox is our means of observing: UNKNOWN, with the step; the message
+    // itself left (the submission server is healthy).
+    for (name, words) in [
+        ("imap-silent", &["no greeting before the deadline"][..]),
+        ("imap-drip", &["no greeting before the deadline"]),
+        ("imap-login-cut", &["login"]),
+        ("imap-select-cut", &["SELECT INBOX"]),
+        ("imap-garbage", &["greeting"]),
+        ("imap-10mb", &["line longer than 65536 bytes"]),
+        ("imap-993-plain", &["TLS handshake failed"]),
+    ] {
+        expect(&r, name, "imap:seed", "UNKNOWN", words);
+        expect(&r, name, "send", "OK", &["accepted"]);
+        expect(&r, name, "delivery:seed", "UNKNOWN", &["could not be read"]);
+    }
+    // IDLE that never ends: the wait ends by the deadline, undecided, not a hang.
+    expect(&r, "imap-idle-forever", "imap:seed", "OK", &["logged in"]);
+    expect(
+        &r,
+        "imap-idle-forever",
+        "delivery:seed",
+        "UNKNOWN",
+        &["connection failed while waiting", "IDLE"],
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// HTTPS: the MTA-STS policy fetched by the dns probe.
+
+#[test]
+fn mta_sts_faults() {
+    let pki = pki();
+    let tls = pki.server.clone();
+    let policy =
+        b"version: STSv1\r\nmode: enforce\r\nmx: mx.faults.test\r\nmax_age: 604800\r\n".to_vec();
+    let text = "HTTP/1.1 200 OK\r\nContent-Type: text/plain";
+    let slow = {
+        let mut head = format!("{text}\r\nContent-Length: {}\r\n\r\n", policy.len()).into_bytes();
+        head.truncate(head.len());
+        vec![
+            Step::Say(head),
+            Step::Drip(policy.clone(), Duration::from_millis(500)),
+        ]
+    };
+    let servers = [
+        http_answer(text, policy.clone(), None),
+        http_answer(text, policy.clone(), FaultAt::new("answer", slow)),
+        http_answer(text, vec![b'x'; 200 << 10], None),
+        http_answer(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/html",
+            policy.clone(),
+            None,
+        ),
+        http_answer(
+            "HTTP/1.1 301 Moved Permanently\r\nLocation: https://elsewhere.faults.test/\r\nContent-Type: text/plain",
+            vec![],
+            None,
+        ),
+    ];
+    let _https: Vec<TcpFault> = STS
+        .iter()
+        .zip(servers)
+        .map(|((_, ip), h)| tcp_fault(&format!("{ip}:443"), Some(tls.clone()), h))
+        .collect();
+    let dns = dns_fault("127.0.12.54", |name, t, _| {
+        let domain = name
+            .trim_start_matches("_mta-sts.")
+            .trim_start_matches("mta-sts.");
+        let Some((_, ip)) = STS
+            .iter()
+            .find(|(d, _)| format!("{d}.faults.test") == domain)
+        else {
+            return DnsReply::Code(ResponseCode::NXDomain);
+        };
+        match t {
+            RecordType::TXT if name.starts_with("_mta-sts.") => {
+                DnsReply::Records(vec![txt(name, &["v=STSv1; id=20250101"])])
+            }
+            RecordType::A if name.starts_with("mta-sts.") => DnsReply::Records(vec![a(name, ip)]),
+            _ => DnsReply::Records(vec![]),
+        }
+    });
+    let mut config = format!(
+        "global:\n  resolver: [\"{}\"]\n  ca_file: {}\nprobes:\n",
+        dns.resolver(),
+        pki.ca.display(),
+    );
+    for (d, _) in STS {
+        config.push_str(
+            &dns_probe(d, &format!("{d}.faults.test"), &dns).replace("timeout: 2s", "timeout: 3s"),
+        );
+    }
+    let r = run_config(&config, Duration::from_secs(3));
+
+    expect(&r, "sts-good", "mta-sts:policy", "OK", &["mode enforce"]);
+    expect(&r, "sts-good", "mta-sts:cert", "OK", &["verifies"]);
+    // A policy host that fails is what senders meet: CRITICAL with the reason.
+    expect(
+        &r,
+        "sts-slow",
+        "mta-sts:policy",
+        "CRITICAL",
+        &["mta-sts.sts-slow.faults.test", "time"],
+    );
+    expect(
+        &r,
+        "sts-huge",
+        "mta-sts:policy",
+        "CRITICAL",
+        &["over 64 KiB"],
+    );
+    expect(
+        &r,
+        "sts-html",
+        "mta-sts:policy",
+        "CRITICAL",
+        &["text/html", "text/plain"],
+    );
+    expect(
+        &r,
+        "sts-redirect",
+        "mta-sts:policy",
+        "CRITICAL",
+        &["301", "must not follow redirects"],
+    );
 }

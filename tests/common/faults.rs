@@ -5,7 +5,7 @@
 //!   every line the client sends (and the connection's opening, `None`) to [`Step`]s: say,
 //!   drip one byte at a time, flood a 10 MB line, start TLS, swallow the client's next bytes,
 //!   go silent, hang up. [`smtp`],
-//!   [`imap`] and [`http`] are well-behaved responders with one step replaced by a fault.
+//!   [`imap`] and [`http_answer`] are well-behaved responders with one step replaced by a fault.
 //! - [`dns_fault`]: a DNS server on UDP and TCP answering from a closure ([`DnsReply`]:
 //!   records, an error code, truncation, garbage, silence), recording what it was asked.
 //! - [`Pki`]: a test CA and a server certificate made with openssl, for the TLS cases.
@@ -440,7 +440,7 @@ pub fn imap(fault: Option<FaultAt>) -> impl Fn() -> Responder {
 /// An HTTP/1.1 server that answers every request with `head` (status line and headers,
 /// without the blank line) and `body`, then hangs up; `fault` replaces the answer
 /// (`at: "answer"`) when given.
-pub fn http(head: &str, body: Vec<u8>, fault: Option<FaultAt>) -> impl Fn() -> Responder {
+pub fn http_answer(head: &str, body: Vec<u8>, fault: Option<FaultAt>) -> impl Fn() -> Responder {
     let head = head.to_string();
     move || {
         let head = head.clone();

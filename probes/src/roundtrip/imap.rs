@@ -73,9 +73,11 @@ pub struct Mailbox {
 
 /// The largest probe message we fetch: ours are a few kilobytes.
 pub const MAX_PROBE_MESSAGE: u32 = 1 << 20;
-/// The longest line a server may send (async-imap buffers up to 512 MiB for one): above the
-/// largest message we fetch, which arrives as a literal.
-pub const MAX_LINE_BYTES: usize = 2 * MAX_PROBE_MESSAGE as usize;
+/// The longest line a server may send. async-imap buffers up to 512 MiB for one response and
+/// parses the buffer again from its start at every read: a 10 MB line kept a worker thread
+/// busy for tens of seconds. Responses are short lines; a message arrives as a literal, whose
+/// own lines (ours: under 1000 bytes) count separately.
+pub const MAX_LINE_BYTES: usize = 64 << 10;
 /// All a server may send in one session: a LIST of 10,000 folders, 200 stray headers and one
 /// message fit well within it.
 pub const MAX_SESSION_BYTES: usize = 64 << 20;
