@@ -739,3 +739,95 @@ fn mta_sts_faults() {
         &["301", "must not follow redirects"],
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// The daemon keeps serving while its probes hang.
+
+#[test]
+fn daemon_serves_while_probes_hang() {
+    let silent_dns = dns_always("127.0.10.40", || DnsReply::Silence);
+    let _silent_mx = tcp_fault(
+        "127.0.10.41:25",
+        None,
+        smtp(pki_light(), FaultAt::new("greeting", vec![Step::Hang])),
+    );
+    let _flood_mx = tcp_fault(
+        "127.0.10.42:25",
+        None,
+        smtp(
+            pki_light(),
+            FaultAt::new("EHLO", vec![Step::Flood(10 << 20)]),
+        ),
+    );
+    let config = format!(
+        "global:\n  resolver: [\"{dns}\"]\n  interval: 2s\n  timeout: 2s\n  jitter: 0\nprobes:\n  - name: d-transport\n    kind: transport\n    targets: [127.0.10.41, 127.0.10.42]\n{}{}",
+        dns_probe("d-dns", "hang.faults.test", &silent_dns),
+        dnsbl_probe("d-dnsbl", &silent_dns),
+        dns = silent_dns.resolver(),
+    );
+    let d = Daemon::start(&config);
+    // Scrapes stay quick for two rounds of hanging runs.
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(5) {
+        for path in ["/metrics", "/-/healthy"] {
+            let t = Instant::now();
+            let (status, _) = get(d.addr, path);
+            assert_eq!(status, 200, "{path}");
+            assert!(
+                t.elapsed() < Duration::from_secs(1),
+                "{path} took {:?}",
+                t.elapsed()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let m = d.metrics();
+    let status = |probe: &str, target: &str, check: &str| {
+        sample(
+            &m,
+            &format!(
+                "mailauth_check_status{{probe=\"{probe}\",target=\"{target}\",check=\"{check}\"}}"
+            ),
+        )
+    };
+    // The MX's faults are CRITICAL; our silent resolver UNKNOWN.
+    let ip = "127.0.10.41";
+    assert_eq!(
+        status("d-transport", ip, &format!("smtp:{ip}/{ip}")),
+        Some(2.0),
+        "{m}"
+    );
+    let ip = "127.0.10.42";
+    assert_eq!(
+        status("d-transport", ip, &format!("smtp:{ip}/{ip}")),
+        Some(2.0),
+        "{m}"
+    );
+    assert_eq!(
+        status("d-dnsbl", "192.0.2.99", "listed:bl.faults.test"),
+        Some(3.0),
+        "{m}"
+    );
+    let dns_states: Vec<&str> = m
+        .lines()
+        .filter(|l| l.starts_with("mailauth_check_status{probe=\"d-dns\""))
+        .collect();
+    assert!(
+        !dns_states.is_empty() && dns_states.iter().all(|l| l.ends_with(" 3.0")),
+        "{m}"
+    );
+    for probe in ["d-dns", "d-dnsbl"] {
+        assert!(
+            m.contains(&format!("mailauth_probe_success{{probe=\"{probe}\"")),
+            "{m}"
+        );
+    }
+}
+
+/// A server certificate for cases whose TLS is never reached.
+fn pki_light() -> std::sync::Arc<rustls::ServerConfig> {
+    static PKI: std::sync::OnceLock<Pki> = std::sync::OnceLock::new();
+    PKI.get_or_init(|| Pki::new(&["DNS:faults.test"]))
+        .server
+        .clone()
+}
