@@ -32,6 +32,10 @@ pub enum DnsFailure {
     Refused,
     #[error("no answer within the time allowed")]
     Timeout,
+    /// The name is an alias whose chain of CNAMEs comes back to itself (the names, in
+    /// order): nobody can resolve it.
+    #[error("CNAME loop: {}", .0.join(" → "))]
+    CnameLoop(Vec<String>),
     #[error("{0}")]
     Other(String),
 }
@@ -257,11 +261,22 @@ impl Resolver {
         rtype: RecordType,
         pick: impl Fn(&RData) -> Option<T>,
     ) -> Result<Vec<T>, DnsFailure> {
-        let lookup = self
-            .inner
-            .lookup(absolute(name)?, rtype)
-            .await
-            .map_err(DnsFailure::from)?;
+        let asked = absolute(name)?;
+        let lookup = match self.inner.lookup(asked.as_str(), rtype).await {
+            Ok(l) => l,
+            // hickory follows CNAMEs 8 deep and then says NODATA for the name it reached:
+            // a loop looks like a name with no record. Walk the chain ourselves to tell.
+            Err(NetError::Dns(DnsError::NoRecordsFound(nr)))
+                if nr.response_code == ResponseCode::NoError
+                    && !nr.query.name().to_ascii().eq_ignore_ascii_case(&asked) =>
+            {
+                return Err(self
+                    .cname_chain_loop(name)
+                    .await
+                    .map_or(DnsFailure::NoData, DnsFailure::CnameLoop));
+            }
+            Err(e) => return Err(DnsFailure::from(e)),
+        };
         let v: Vec<T> = lookup
             .answers()
             .iter()
@@ -272,6 +287,29 @@ impl Resolver {
         } else {
             Ok(v)
         }
+    }
+
+    /// The CNAME chain from `name`, asked one hop at a time, when it loops.
+    async fn cname_chain_loop(&self, name: &str) -> Option<Vec<String>> {
+        let mut seen = vec![];
+        let mut at = relative(name);
+        for _ in 0..10 {
+            let owner = hickory_resolver::proto::rr::Name::from_ascii(absolute(&at).ok()?).ok()?;
+            let records = self
+                .raw_records(owner, RecordType::CNAME, false)
+                .await
+                .ok()?;
+            let next = records.iter().find_map(|r| match &r.data {
+                RData::CNAME(c) => Some(relative(&c.0.to_ascii())),
+                _ => None,
+            })?;
+            seen.extend(records);
+            if let Some(chain) = cname_loop(name, &seen) {
+                return Some(chain);
+            }
+            at = next;
+        }
+        None
     }
 
     /// IPv4 addresses of `name` (an absolute name; a trailing dot is added).
@@ -460,6 +498,26 @@ impl Resolver {
     }
 }
 
+/// The chain of aliases from `name` through the CNAME records of `answers`, when it comes
+/// back to a name already in it.
+fn cname_loop(name: &str, answers: &[hickory_resolver::proto::rr::Record]) -> Option<Vec<String>> {
+    let mut chain = vec![relative(name)];
+    loop {
+        let last = chain.last()?;
+        let next = answers.iter().find_map(|r| match &r.data {
+            RData::CNAME(c) if relative(&r.name.to_ascii()) == *last => {
+                Some(relative(&c.0.to_ascii()))
+            }
+            _ => None,
+        })?;
+        let looped = chain.contains(&next);
+        chain.push(next);
+        if looped {
+            return Some(chain);
+        }
+    }
+}
+
 /// The TLS client configuration hickory requires of every resolver it builds, for encrypted
 /// transports we never configure (our name servers are UDP and TCP only). Left to itself,
 /// hickory builds one per resolver with rustls-platform-verifier (a feature mail-auth turns
@@ -496,4 +554,35 @@ fn absolute(name: &str) -> Result<String, DnsFailure> {
     } else {
         format!("{name}.")
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_resolver::proto::rr::rdata::CNAME;
+    use hickory_resolver::proto::rr::{Name, Record};
+
+    fn alias(from: &str, to: &str) -> Record {
+        Record::from_rdata(
+            Name::from_ascii(from).unwrap(),
+            60,
+            RData::CNAME(CNAME(Name::from_ascii(to).unwrap())),
+        )
+    }
+
+    #[test]
+    fn cname_loops_are_told_from_nodata() {
+        let looped = [alias("a.test.", "b.test."), alias("b.test.", "a.test.")];
+        assert_eq!(
+            cname_loop("A.test.", &looped),
+            Some(vec!["a.test".into(), "b.test".into(), "a.test".into()])
+        );
+        // A chain that ends (at a name with no record of the type) is NODATA.
+        assert_eq!(cname_loop("a.test", &[alias("a.test.", "b.test.")]), None);
+        assert_eq!(cname_loop("a.test", &[]), None);
+        assert_eq!(
+            DnsFailure::CnameLoop(vec!["a".into(), "a".into()]).to_string(),
+            "CNAME loop: a → a"
+        );
+    }
 }

@@ -1,9 +1,11 @@
 //! Shared helpers of the integration tests: the loopback lab, the binaries, a tiny HTTP
-//! client, a DNS server that never answers, and a `serve` process that is killed on drop.
+//! client, a DNS server that never answers, and a `serve` process that is killed on drop;
+//! [`faults`] has the fault-injection servers (DNS, SMTP, IMAP, HTTPS) of tests/faults.rs.
 //! Every address is on loopback; nothing asks the machine's resolver.
 
 #![allow(dead_code)]
 
+pub mod faults;
 pub mod prometheus;
 pub mod promql;
 pub mod reports;

@@ -125,7 +125,7 @@ pub fn mta_sts_change(prev: &DnsReport, next: &DnsReport) -> Option<Finding> {
 /// The state for a record we could not fetch.
 pub(crate) fn failure_state(f: &DnsFailure) -> State {
     match f {
-        DnsFailure::ServFail | DnsFailure::Refused => State::Critical,
+        DnsFailure::ServFail | DnsFailure::Refused | DnsFailure::CnameLoop(_) => State::Critical,
         _ => State::Unknown,
     }
 }
@@ -135,6 +135,9 @@ pub(crate) fn failure_text(f: &DnsFailure) -> String {
         DnsFailure::ServFail | DnsFailure::Refused => format!(
             "the domain's nameservers answered {f}: receivers get a temporary error (temperror) and defer or reject"
         ),
+        DnsFailure::CnameLoop(_) => {
+            format!("the domain publishes a {f}: no resolver can answer, receivers get an error")
+        }
         other => format!("our resolver could not get an answer: {other}"),
     }
 }

@@ -73,6 +73,23 @@ pub struct Mailbox {
 
 /// The largest probe message we fetch: ours are a few kilobytes.
 pub const MAX_PROBE_MESSAGE: u32 = 1 << 20;
+/// The longest line a server may send. async-imap buffers up to 512 MiB for one response and
+/// parses the buffer again from its start at every read: a 10 MB line kept a worker thread
+/// busy for tens of seconds. Responses are short lines; a message arrives as a literal, whose
+/// own lines (ours: under 1000 bytes) count separately.
+pub const MAX_LINE_BYTES: usize = 64 << 10;
+/// All a server may send in one session: a LIST of 10,000 folders, 200 stray headers and one
+/// message fit well within it.
+pub const MAX_SESSION_BYTES: usize = 64 << 20;
+
+/// `io` with its reads capped (see [`crate::limits::Capped`]).
+fn capped(io: impl IoStream + 'static) -> Io {
+    Box::new(crate::limits::Capped::new(
+        io,
+        MAX_SESSION_BYTES,
+        Some(MAX_LINE_BYTES),
+    ))
+}
 /// At most this many stray probe messages are removed per folder and run.
 const MAX_STRAYS: usize = 200;
 /// An IDLE is renewed at least this often (RFC 2177 asks for less than 29 minutes).
@@ -104,7 +121,9 @@ pub async fn connect(account: &ImapAccount, ctx: &ProbeContext) -> Result<Mailbo
     let stream: Io = match account.tls {
         ImapTls::Implicit => tls(Box::new(tcp), host, ctx).await?,
         ImapTls::StartTls => {
-            let mut client = Client::new(Box::new(tcp) as Io);
+            // Capped before TLS too (the greeting); beneath TLS it then counts ciphertext,
+            // whose records never hold a line feed-free run near MAX_LINE_BYTES in practice.
+            let mut client = Client::new(capped(tcp));
             greeting(&mut client, &where_, ctx).await?;
             ctx.deadline
                 .run(client.run_command_and_check_ok("STARTTLS", None))
@@ -169,7 +188,7 @@ async fn tls(io: Io, host: &str, ctx: &ProbeContext) -> Result<Io, String> {
             "{host}: the IMAP server's certificate does not verify: {why}"
         ));
     }
-    Ok(Box::new(stream))
+    Ok(capped(stream))
 }
 
 async fn greeting(client: &mut Client<Io>, where_: &str, ctx: &ProbeContext) -> Result<(), String> {

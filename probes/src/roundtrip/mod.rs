@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
 use crate::authres;
-use crate::{Finding, Outcome, ProbeContext, Report, State};
+use crate::{Deadline, Finding, Outcome, ProbeContext, Report, State};
 use imap::{ImapAccount, Mailbox};
 use message::Token;
 use send::SendVia;
@@ -364,9 +364,16 @@ pub async fn probe(s: &RoundtripSettings, target: &str, ctx: &ProbeContext) -> O
         })
         .collect();
 
-    // 1. Every mailbox logged in, cleaned and watching before the message leaves.
+    // 1. Every mailbox logged in, cleaned and watching before the message leaves, within a
+    // third of the time: a seed mailbox that hangs must leave time to send (else our own
+    // submission server would be blamed for the deadline a mailbox used up).
+    let prep_ctx = ProbeContext {
+        deadline: Deadline::at(Instant::now() + ctx.deadline.remaining() / 3),
+        ..ctx.clone()
+    };
     let prepared: Vec<Result<Ready, String>> =
-        futures::future::join_all(s.mailboxes.iter().map(|m| prepare(m, s, &token, ctx))).await;
+        futures::future::join_all(s.mailboxes.iter().map(|m| prepare(m, s, &token, &prep_ctx)))
+            .await;
     let mut ready: Vec<Option<Ready>> = vec![];
     for (m, p) in s.mailboxes.iter().zip(prepared) {
         match p {

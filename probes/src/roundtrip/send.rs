@@ -6,14 +6,34 @@
 //!
 //! What comes back is the server's answer or why it refused: a refused AUTH or a 5xx is a
 //! send failure, never mistaken for a delivery failure.
+//!
+//! lettre reads a whole reply line before it checks its length, so the connection is ours:
+//! we connect (and set up implicit TLS) and hand lettre a [`Capped`] stream, on which a
+//! server sending an endless line costs at most [`MAX_SESSION_BYTES`].
 
 use lettre::address::{Address, Envelope};
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
-use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::transport::smtp::client::{
+    AsyncSmtpConnection, AsyncTokioStream, Certificate, TlsParameters,
+};
 use lettre::transport::smtp::extension::ClientId;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
 
+use crate::limits::Capped;
 use crate::{ProbeContext, Secret};
+
+/// All a submission or MX server may send us in one session: replies are a few kilobytes.
+pub const MAX_SESSION_BYTES: usize = 1 << 20;
+
+impl<S: AsyncRead + AsyncWrite + Send + Sync + Unpin + std::fmt::Debug> AsyncTokioStream
+    for Capped<S>
+{
+    fn peer_addr(&self) -> std::io::Result<std::net::SocketAddr> {
+        self.peer
+            .ok_or_else(|| std::io::Error::other("peer address unknown"))
+    }
+}
 
 /// TLS on the submission port.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,11 +94,21 @@ fn envelope(from: &str, to: &[String]) -> Result<Envelope, String> {
     Envelope::new(Some(from), to).map_err(|e| format!("envelope: {e}"))
 }
 
+/// How TLS is set up with a server.
+enum HopTls {
+    /// TLS from the first byte, verified for the host name (465).
+    Implicit,
+    /// STARTTLS, which must be offered (587).
+    Required(TlsParameters),
+    /// STARTTLS when offered (an MX on port 25).
+    Opportunistic(TlsParameters),
+}
+
 /// The server one transaction goes to, and how.
 struct Hop<'a> {
     host: &'a str,
     port: u16,
-    tls: Tls,
+    tls: HopTls,
     credentials: Option<&'a (String, Secret)>,
 }
 
@@ -98,27 +128,55 @@ async fn transact(
     } = hop;
     let ip = super::addresses(host, ctx).await?[0];
     let server = format!("{host}:{port} ({ip})");
-    let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(ip.to_string())
-        .port(port)
-        .tls(tls)
-        .hello_name(ClientId::Domain(helo.to_string()))
-        .timeout(Some(ctx.deadline.remaining()));
-    if let Some((user, password)) = credentials {
-        b = b
-            .credentials(Credentials::new(
-                user.clone(),
-                password.expose().to_string(),
-            ))
-            .authentication(vec![Mechanism::Plain, Mechanism::Login]);
-    }
-    let transport = b.build();
-    match ctx
-        .deadline
-        .run(transport.send_raw(envelope, message))
-        .await
-    {
+    let hello = ClientId::Domain(helo.to_string());
+    let work = async {
+        let addr = std::net::SocketAddr::new(ip, port);
+        let tcp = TcpStream::connect(addr)
+            .await
+            .map_err(|e| format!("cannot connect: {e}"))?;
+        let _ = tcp.set_nodelay(true);
+        let mut conn = match &tls {
+            HopTls::Implicit => {
+                let (stream, report) = ctx
+                    .tls
+                    .handshake(tcp, host)
+                    .await
+                    .map_err(|e| format!("TLS failed: {e}"))?;
+                if let Err(why) = report.verified {
+                    return Err(format!("TLS failed: {why}"));
+                }
+                let stream = Capped::new(stream, MAX_SESSION_BYTES, None).with_peer(Some(addr));
+                AsyncSmtpConnection::connect_with_transport(Box::new(stream), &hello).await
+            }
+            HopTls::Required(_) | HopTls::Opportunistic(_) => {
+                let stream = Capped::new(tcp, MAX_SESSION_BYTES, None).with_peer(Some(addr));
+                AsyncSmtpConnection::connect_with_transport(Box::new(stream), &hello).await
+            }
+        }
+        .map_err(|e| describe(&e))?;
+        match tls {
+            HopTls::Required(p) => conn.starttls(p, &hello).await,
+            HopTls::Opportunistic(p) if conn.can_starttls() => conn.starttls(p, &hello).await,
+            _ => Ok(()),
+        }
+        .map_err(|e| describe(&e))?;
+        if let Some((user, password)) = credentials {
+            let credentials = Credentials::new(user.clone(), password.expose().to_string());
+            conn.auth(&[Mechanism::Plain, Mechanism::Login], &credentials)
+                .await
+                .map_err(|e| describe(&e))?;
+        }
+        let reply = conn
+            .send(envelope, message)
+            .await
+            .map_err(|e| describe(&e))?;
+        // The message is taken; a server slow to say goodbye is not waited for.
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), conn.quit()).await;
+        Ok(reply)
+    };
+    match ctx.deadline.run(work).await {
         Err(_) => Err(format!("{server}: no answer before the deadline")),
-        Ok(Err(e)) => Err(format!("{server}: {}", describe(&e))),
+        Ok(Err(e)) => Err(format!("{server}: {e}")),
         Ok(Ok(r)) => Ok(Accepted {
             server,
             reply: format!("{} {}", r.code(), r.message().collect::<Vec<_>>().join(" ")),
@@ -149,10 +207,9 @@ pub async fn submit(
     ctx: &ProbeContext,
 ) -> Result<Accepted, String> {
     let envelope = envelope(from, to)?;
-    let params = tls_parameters(&s.host, ctx)?;
     let tls = match s.tls {
-        SmtpTls::StartTls => Tls::Required(params),
-        SmtpTls::Implicit => Tls::Wrapper(params),
+        SmtpTls::StartTls => HopTls::Required(tls_parameters(&s.host, ctx)?),
+        SmtpTls::Implicit => HopTls::Implicit,
     };
     let hop = Hop {
         host: &s.host,
@@ -193,7 +250,7 @@ pub async fn to_mx(
         let hop = Hop {
             host: &host,
             port: 25,
-            tls: Tls::Opportunistic(params),
+            tls: HopTls::Opportunistic(params),
             credentials: None,
         };
         match transact(hop, helo, &envelope, message, ctx).await {
