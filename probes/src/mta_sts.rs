@@ -258,7 +258,9 @@ fn dechunk(mut b: &[u8]) -> Result<Vec<u8>, String> {
         if size == 0 {
             return Ok(out);
         }
-        if b.len() < size + 2 || out.len() + size > MAX_BODY + 1 {
+        // `size` is the sender's: compared before any arithmetic on it can overflow (`out`
+        // never holds more than MAX_BODY + 1 bytes).
+        if size > MAX_BODY + 1 - out.len() || b.len() < size + 2 {
             return Err("bad or oversized chunk".into());
         }
         out.extend_from_slice(&b[..size]);
@@ -324,5 +326,23 @@ mod tests {
         let chunked = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n10\r\nversion: STSv1\nm\r\n2d\r\node: enforce\nmx: mx.a.example\nmax_age: 86400\n\r\n0\r\n\r\n";
         assert_eq!(parse_response(chunked, "h").unwrap().mode, Mode::Enforce);
         assert!(parse_response(b"garbage", "h").is_err());
+    }
+
+    /// A chunk size of 2^64 - 1 overflowed `size + 2` (a panic with overflow checks, and in
+    /// release a slice past the end once an earlier chunk had been read).
+    #[test]
+    fn huge_chunk_sizes_are_refused() {
+        for body in [
+            &b"ffffffffffffffff\r\nab\r\n0\r\n\r\n"[..],
+            b"1\r\nv\r\nffffffffffffffff\r\nab\r\n0\r\n\r\n",
+            b"fffffffffffffffe\r\n",
+        ] {
+            let mut answer =
+                b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    .to_vec();
+            answer.extend_from_slice(body);
+            let e = parse_response(&answer, "h").unwrap_err();
+            assert!(e.contains("chunk"), "{e}");
+        }
     }
 }

@@ -208,9 +208,17 @@ pub fn parse_collect(text: &str, diags: &mut Vec<Diagnostic>) -> Option<Node> {
     let result = parser.load(&mut builder, true);
     let mut found = std::mem::take(&mut builder.diags);
     if let Err(error) = &result {
+        // yaml-rust2 places an error at the end of the stream one line further down (after
+        // the line break it assumes there): a line that a file without a final line break
+        // does not have. Such a place is the end of the text.
+        let mut mark = Mark::from(*error.marker());
+        let end = end_mark(text);
+        if mark.key() > end.key() {
+            mark = end;
+        }
         found.push(Diagnostic {
             path: builder.child_path(),
-            mark: Mark::from(*error.marker()),
+            mark,
             message: syntax_message(error.info()),
         });
     }
@@ -223,6 +231,26 @@ pub fn parse_collect(text: &str, diags: &mut Vec<Diagnostic>) -> Option<Node> {
         value: Value::Null,
         mark: Mark { line: 1, column: 1 },
     }))
+}
+
+/// The place just after the last character, counted as yaml-rust2 counts (CRLF, CR and LF
+/// are line breaks; columns are characters).
+fn end_mark(text: &str) -> Mark {
+    let mut end = Mark { line: 1, column: 1 };
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' if chars.peek() == Some(&'\n') => {}
+            '\r' | '\n' => {
+                end = Mark {
+                    line: end.line + 1,
+                    column: 1,
+                }
+            }
+            _ => end.column += 1,
+        }
+    }
+    end
 }
 
 fn syntax_message(info: &str) -> String {
@@ -2070,6 +2098,21 @@ probes:
 
         let diags = parse("a:\n\t- b\n").unwrap_err();
         assert_eq!((diags[0].mark.line, diags[0].mark.column), (2, 2));
+    }
+
+    /// Found by the `config` fuzz target: an error at the end of a file without a final line
+    /// break was placed on the line after the last one.
+    #[test]
+    fn syntax_error_at_the_end_is_inside_the_file() {
+        let at = |text: &str| {
+            let d = parse(text).unwrap_err();
+            (d[0].mark.line, d[0].mark.column)
+        };
+        assert_eq!(at("a: [1, 2"), (1, 9));
+        assert_eq!(at("a: [1, 2\n"), (2, 1));
+        assert_eq!(at("a: [1, 2\r\n"), (2, 1));
+        assert_eq!(at("probes:\n  - name: a b\n    kind:# /etc/x"), (3, 18));
+        assert_eq!(at("x: 'ü"), (1, 4));
     }
 
     #[test]

@@ -302,15 +302,14 @@ fn decode(s: &str) -> String {
     while i < b.len() {
         match b[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => {
-                match u8::from_str_radix(std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz"), 16)
-                {
-                    Ok(v) => {
-                        out.push(v);
-                        i += 2;
-                    }
-                    Err(_) => out.push(b'%'),
-                }
+            // Only before two hex digits (`from_str_radix` alone would also take `+1`).
+            b'%' if i + 2 < b.len()
+                && b[i + 1].is_ascii_hexdigit()
+                && b[i + 2].is_ascii_hexdigit() =>
+            {
+                let hex = |c: u8| (c as char).to_digit(16).unwrap_or(0) as u8;
+                out.push(hex(b[i + 1]) << 4 | hex(b[i + 2]));
+                i += 2;
             }
             c => out.push(c),
         }
@@ -331,5 +330,14 @@ mod tests {
         assert_eq!(get(&q, "x"), Some("a b"));
         assert_eq!(get(&q, "bad"), Some("%zz"));
         assert_eq!(get(&q, "t"), Some("%4"));
+    }
+
+    /// Found by the `exporter_query` fuzz target: `%+b` decoded as the byte 0x0b, because
+    /// `u8::from_str_radix` accepts a sign; a `%` not followed by two hex digits is itself.
+    #[test]
+    fn percent_before_a_sign_is_literal() {
+        let q = parse_query("x=a%+b&y=%-1&z=%2B%2b");
+        let values: Vec<&str> = q.iter().map(|(_, v)| v.as_str()).collect();
+        assert_eq!(values, ["a% b", "%-1", "++"]);
     }
 }

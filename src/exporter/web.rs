@@ -148,8 +148,10 @@ fn dummy_hash() -> &'static str {
     })
 }
 
-/// `Basic <base64(user:password)>` → (user, password).
-fn basic_credentials(header: &str) -> Option<(String, String)> {
+/// `Basic <base64(user:password)>` → (user, password). Public only for the fuzz target
+/// (fuzz/fuzz_targets/exporter_query.rs).
+#[doc(hidden)]
+pub fn basic_credentials(header: &str) -> Option<(String, String)> {
     let (scheme, value) = header.trim().split_once(' ')?;
     if !scheme.eq_ignore_ascii_case("basic") || value.len() > 4096 {
         return None;

@@ -24,8 +24,9 @@ pub struct DmarcRecord {
 /// Whether a TXT string is a DMARC record (`v=DMARC1` first).
 pub fn is_dmarc(text: &str) -> bool {
     let t = text.trim_start();
+    // The first byte, not `t[..1]`: a TXT string may start with a multi-byte character.
     t.len() >= 8
-        && t[..1].eq_ignore_ascii_case("v")
+        && t.as_bytes()[0].eq_ignore_ascii_case(&b'v')
         && t.split(';')
             .next()
             .is_some_and(|v| v.replace(' ', "").eq_ignore_ascii_case("v=DMARC1"))
@@ -250,6 +251,17 @@ mod tests {
         assert!(
             is_dmarc("v=DMARC1; p=none") && !is_dmarc("v=spf1 -all") && !is_dmarc("v=DMARC10;")
         );
+    }
+
+    /// Found by the `dns_records` fuzz target: a TXT string at `_dmarc` starting with a
+    /// multi-byte character panicked (a str slice through the character).
+    #[test]
+    fn non_ascii_start_is_not_dmarc() {
+        assert!(!is_dmarc(
+            "\u{fffd}\0\0\0 =2; 3x=4; novalue; a\u{fffd}again"
+        ));
+        assert!(!is_dmarc("éééé=DMARC1; p=none"));
+        assert!(is_dmarc("V = DMARC1; p=none"));
     }
 
     #[test]
