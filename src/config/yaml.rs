@@ -222,15 +222,41 @@ pub fn parse_collect(text: &str, diags: &mut Vec<Diagnostic>) -> Option<Node> {
             message: syntax_message(error.info()),
         });
     }
+    // The same for what the builder found (an unsupported tag on an empty last value).
+    let end = end_mark(text);
+    for d in &mut found {
+        if d.mark.key() > end.key() {
+            d.mark = end;
+        }
+    }
     found.sort_by_key(|d| d.mark.key());
     diags.extend(found);
     if result.is_err() || builder.too_deep {
         return None;
     }
-    Some(builder.root.unwrap_or(Node {
+    let mut root = builder.root.unwrap_or(Node {
         value: Value::Null,
         mark: Mark { line: 1, column: 1 },
-    }))
+    });
+    // An empty value at the very end (`key:` or `&anchor` as the last thing in a file
+    // without a final line break) gets the same one-line-too-far place: pull it back.
+    clamp_marks(&mut root, end_mark(text));
+    Some(root)
+}
+
+/// Moves every mark after `end` to `end`, so each diagnostic points inside the text.
+fn clamp_marks(node: &mut Node, end: Mark) {
+    if node.mark.key() > end.key() {
+        node.mark = end;
+    }
+    match &mut node.value {
+        Value::Seq(items) => items.iter_mut().for_each(|n| clamp_marks(n, end)),
+        Value::Map(entries) => entries.iter_mut().for_each(|(k, v)| {
+            clamp_marks(k, end);
+            clamp_marks(v, end);
+        }),
+        _ => {}
+    }
 }
 
 /// The place just after the last character, counted as yaml-rust2 counts (CRLF, CR and LF
@@ -2113,6 +2139,32 @@ probes:
         assert_eq!(at("a: [1, 2\r\n"), (2, 1));
         assert_eq!(at("probes:\n  - name: a b\n    kind:# /etc/x"), (3, 18));
         assert_eq!(at("x: 'ü"), (1, 4));
+    }
+
+    /// Found by the `config` fuzz target (`&####`): an empty value at the very end of a file
+    /// without a final line break was placed on the line after the last one.
+    #[test]
+    fn empty_value_at_the_end_is_inside_the_file() {
+        let root = parse("&####").unwrap();
+        assert!(root.is_null());
+        assert_eq!((root.mark.line, root.mark.column), (1, 6));
+        let root = parse("a: &x").unwrap();
+        let v = root.get("a").unwrap();
+        assert!(v.is_null());
+        assert!((v.mark.line, v.mark.column) <= (1, 6), "{:?}", v.mark);
+        // And a diagnostic about such a value (`!#&0`: an unsupported tag).
+        let d = parse_collect_diags("!#&0");
+        assert!(!d.is_empty());
+        assert!(
+            d.iter().all(|d| (d.mark.line, d.mark.column) <= (1, 5)),
+            "{d:?}"
+        );
+    }
+
+    fn parse_collect_diags(text: &str) -> Vec<Diagnostic> {
+        let mut d = vec![];
+        let _ = parse_collect(text, &mut d);
+        d
     }
 
     #[test]
