@@ -52,24 +52,6 @@ struct Sample {
     success: BTreeMap<String, (usize, usize)>,
 }
 
-fn proc_status_kb(pid: u32, key: &str) -> f64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with(key))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0.0)
-}
-
-fn proc_cpu_s(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    (ticks(11) + ticks(12)) / 100.0
-}
-
 fn fds(pid: u32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
         .map(|d| d.count())
@@ -128,9 +110,9 @@ fn sample(pid: u32, addr: SocketAddr, t0: Instant) -> Sample {
     }
     Sample {
         at: t0.elapsed().as_secs_f64(),
-        rss_mb: proc_status_kb(pid, "VmRSS:") / 1024.0,
+        rss_mb: proc_status_kb(&pid.to_string(), "VmRSS:") as f64 / 1024.0,
         fds: fds(pid),
-        cpu_s: proc_cpu_s(pid),
+        cpu_s: proc_cpu_seconds(&pid.to_string()),
         metrics_ms,
         metrics_bytes: body.len(),
         series,

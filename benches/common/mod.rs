@@ -52,9 +52,9 @@ pub fn label(i: usize) -> String {
 
 // --- measurements of this process -----------------------------------------------------------
 
-/// User + system CPU seconds of this process so far (all threads).
-pub fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+/// User + system CPU seconds so far (all threads) of process `pid` (`"self"` for this one).
+pub fn proc_cpu_seconds(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let f: Vec<&str> = after.split_whitespace().collect();
     let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
@@ -62,18 +62,28 @@ pub fn cpu_seconds() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
-pub fn vm_hwm_kb() -> u64 {
-    status_kb("VmHWM:")
-}
-
-pub fn status_kb(key: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
+/// A kB field (`VmRSS:`, `VmHWM:`) of `/proc/<pid>/status` (`"self"` for this process).
+pub fn proc_status_kb(pid: &str, key: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
         .lines()
         .find(|l| l.starts_with(key))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
+}
+
+/// User + system CPU seconds of this process so far (all threads).
+pub fn cpu_seconds() -> f64 {
+    proc_cpu_seconds("self")
+}
+
+pub fn vm_hwm_kb() -> u64 {
+    status_kb("VmHWM:")
+}
+
+pub fn status_kb(key: &str) -> u64 {
+    proc_status_kb("self", key)
 }
 
 // --- the knotd of this benchmark ------------------------------------------------------------
@@ -143,24 +153,11 @@ impl Knot {
 
     /// knotd's user + system CPU seconds so far.
     pub fn cpu_seconds(&self) -> f64 {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
-        let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-        let f: Vec<&str> = after.split_whitespace().collect();
-        let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-        (ticks(11) + ticks(12)) / 100.0
+        proc_cpu_seconds(&self.child.id().to_string())
     }
 
     pub fn rss_mb(&self) -> f64 {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
-            .unwrap_or_default();
-        status
-            .lines()
-            .find(|l| l.starts_with("VmRSS:"))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-            / 1024.0
+        proc_status_kb(&self.child.id().to_string(), "VmRSS:") as f64 / 1024.0
     }
 }
 
