@@ -554,26 +554,12 @@ fn main() {
             "cannot use {ns}:53 ({e}): something else listens there, or not root (set MAILAUTH_BENCH_DNS_IP)"
         );
     }
-    let tmp = tempfile::Builder::new()
-        .prefix("mailauth-bench-dns-")
-        .tempdir()
-        .unwrap();
-    let dir = tmp.path().to_path_buf();
-    let _ = TMP_DIR.set(dir.clone());
-    on_signal_cleanup();
-
     let t0 = Instant::now();
-    write_zones(&dir, n, ns);
-    let knot = Knot::start(&dir);
+    let (_tmp, dir, knot, r) = start_private_knot("mailauth-bench-dns-", n, ns);
     let setup_rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
-    let r = Resolver::new(
-        &Upstream::Servers(vec![SocketAddr::new(ns, 53)]),
-        Duration::from_secs(2),
-    )
-    .unwrap();
     let (ds, anchor) = setup_rt.block_on(wait_and_collect_ds(&r, n));
     let loaded = t0.elapsed().as_secs_f64();
     // The parent with every child's DS, then wait until Knot serves the new version.

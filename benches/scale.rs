@@ -29,7 +29,6 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use common::*;
-use mailauth_probes::resolver::{Resolver, Upstream};
 
 const RSS_TARGET_MB: f64 = 200.0;
 const METRICS_TARGET_MS: f64 = 250.0;
@@ -176,26 +175,12 @@ fn main() {
     TcpStream::connect_timeout(&mx, Duration::from_secs(2)).unwrap_or_else(|e| {
         panic!("the lab's MX ({mx}) does not answer ({e}): run contrib/lab/up first")
     });
-    let tmp = tempfile::Builder::new()
-        .prefix("mailauth-bench-scale-")
-        .tempdir()
-        .unwrap();
-    let dir = tmp.path().to_path_buf();
-    let _ = TMP_DIR.set(dir.clone());
-    on_signal_cleanup();
-
     let t0 = Instant::now();
-    write_zones(&dir, n, ns);
-    let knot = Knot::start(&dir);
+    let (_tmp, dir, knot, r) = start_private_knot("mailauth-bench-scale-", n, ns);
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let r = Resolver::new(
-        &Upstream::Servers(vec![SocketAddr::new(ns, 53)]),
-        Duration::from_secs(2),
-    )
-    .unwrap();
     rt.block_on(async {
         let deadline = Instant::now() + Duration::from_secs(600);
         for i in [0, n - 1] {

@@ -299,3 +299,31 @@ pub fn write_zones(dir: &Path, n: usize, ns: IpAddr) {
 pub fn name(s: &str) -> Name {
     Name::from_ascii(s).unwrap()
 }
+
+/// A private knotd for a bench: a temporary directory (removed on SIGINT/SIGTERM too) holding
+/// the zones of `n` domains, knotd serving them on `ns`:53, and a resolver asking it. The zones
+/// may still be loading: the caller waits for what it needs.
+pub fn start_private_knot(
+    prefix: &str,
+    n: usize,
+    ns: IpAddr,
+) -> (
+    tempfile::TempDir,
+    PathBuf,
+    Knot,
+    mailauth_probes::resolver::Resolver,
+) {
+    use mailauth_probes::resolver::{Resolver, Upstream};
+    let tmp = tempfile::Builder::new().prefix(prefix).tempdir().unwrap();
+    let dir = tmp.path().to_path_buf();
+    let _ = TMP_DIR.set(dir.clone());
+    on_signal_cleanup();
+    write_zones(&dir, n, ns);
+    let knot = Knot::start(&dir);
+    let r = Resolver::new(
+        &Upstream::Servers(vec![std::net::SocketAddr::new(ns, 53)]),
+        std::time::Duration::from_secs(2),
+    )
+    .unwrap();
+    (tmp, dir, knot, r)
+}
