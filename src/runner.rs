@@ -137,12 +137,12 @@ impl Runtime {
             .find(|(u, _)| Some(u) == upstream)
             .unwrap_or(&self.resolvers[0])
             .1
-            .clone();
+            .for_run();
         // The probe gets a little less than the whole budget, so it can still report where
         // the peer stopped; the outer deadline below is only a safety net.
         let reserve = (deadline.remaining() / 10).min(std::time::Duration::from_millis(500));
         let ctx = ProbeContext {
-            resolver,
+            resolver: Arc::new(resolver),
             deadline: Deadline::at(deadline.instant() - reserve),
             limits: self.limits.clone(),
             tls: self.tls.clone(),

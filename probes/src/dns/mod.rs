@@ -320,6 +320,7 @@ async fn spf_checks(
     out.extend(walk.findings);
     // check_host() for every sending IP, by mail-auth, as a receiver evaluates it.
     let auth = mail_auth::MessageAuthenticator(r.hickory().clone());
+    let seen = spf_walk::SeenSpf::of(r);
     let helo = settings.helo.clone().unwrap_or_else(|| domain.to_string());
     let sender = format!("postmaster@{domain}");
     for ip in &settings.sending_ips {
@@ -329,7 +330,9 @@ async fn spf_checks(
             "mailauth-probe",
             &sender,
         );
-        let output = auth.verify_spf(params).await;
+        let output = auth
+            .verify_spf(mail_auth::Parameters::new(params).with_txt_cache(&seen))
+            .await;
         let result = output.result();
         let check = format!("spf:pass:{ip}");
         let f = match result {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::{failure_state, failure_text};
-use crate::resolver::{DnsFailure, Resolver, Upstream};
+use crate::resolver::{DnsFailure, Resolver, StubResolver};
 use crate::{Deadline, Finding, State};
 
 /// One nameserver address and how it answered.
@@ -193,13 +193,8 @@ async fn ask(
         serial: None,
         error: None,
     };
-    let server = match Resolver::new(&Upstream::Servers(vec![SocketAddr::new(ip, 53)]), attempt) {
-        Ok(s) => s,
-        Err(e) => {
-            res.error = Some(e.to_string());
-            return (res, String::new());
-        }
-    };
+    // Our stub resolver asks only this address: no resolver machinery to build per server.
+    let server = StubResolver::new(vec![SocketAddr::new(ip, 53)], attempt);
     match server.soa_serial(domain).await {
         Ok(s) => {
             res.up = true;

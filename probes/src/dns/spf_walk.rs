@@ -3,6 +3,7 @@
 //! (the limit is 2), finds include loops, includes without an SPF record, and faults inside
 //! included records.
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 use super::spf::{Mechanism, SpfRecord, is_spf};
@@ -209,6 +210,8 @@ pub async fn check_host(r: &Resolver, ip: IpAddr, helo: &str, sender: &str) -> &
     } else {
         mail_auth::spf::verify::SpfParameters::verify_mail_from(ip, helo, "mailauth-probe", sender)
     };
+    let seen = SeenSpf::of(r);
+    let params = mail_auth::Parameters::new(params).with_txt_cache(&seen);
     let lenient = super::spf_result_name(auth.verify_spf(params).await.result());
     if lenient == "none" {
         return lenient;
@@ -278,6 +281,49 @@ fn walk_verdict(lenient: &'static str, w: &Walk) -> &'static str {
     } else {
         lenient
     }
+}
+
+/// The SPF records this run has already read, as mail-auth's TXT cache: its `check_host()`
+/// then evaluates the answers our lint read instead of asking for each again (three queries
+/// a domain with two includes). Names it has not seen, and names without an SPF record, it
+/// asks itself, so its own error handling is unchanged.
+pub(super) struct SeenSpf(HashMap<Box<str>, mail_auth::Txt>);
+
+impl SeenSpf {
+    pub(super) fn of(r: &Resolver) -> Self {
+        use mail_auth::common::parse::TxtRecordParser;
+        let mut seen = HashMap::new();
+        for (name, records) in r.remembered_txt() {
+            // As mail-auth reads an answer: the first record that parses as SPF.
+            if let Some(spf) = records
+                .iter()
+                .find_map(|t| mail_auth::spf::Spf::parse(t).ok())
+            {
+                seen.insert(name.into_boxed_str(), mail_auth::Txt::from(spf));
+            }
+        }
+        SeenSpf(seen)
+    }
+}
+
+impl mail_auth::ResolverCache<Box<str>, mail_auth::Txt> for SeenSpf {
+    fn get<Q>(&self, name: &Q) -> Option<mail_auth::Txt>
+    where
+        Box<str>: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ?Sized,
+    {
+        self.0.get(name).cloned()
+    }
+
+    fn remove<Q>(&self, _: &Q) -> Option<mail_auth::Txt>
+    where
+        Box<str>: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ?Sized,
+    {
+        None
+    }
+
+    fn insert(&self, _: Box<str>, _: mail_auth::Txt, _: std::time::Instant) {}
 }
 
 #[cfg(test)]
