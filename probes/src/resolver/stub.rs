@@ -388,7 +388,8 @@ pub(crate) async fn exchange(
     let id = query.metadata.id;
     let bytes = query
         .to_vec()
-        .map_err(|_| DnsFailure::Other(format!("cannot encode a query for {name}")))?;
+        // Not the name: a DNSBL query name can hold the operator's DQS key.
+        .map_err(|_| DnsFailure::Other("cannot encode the query".into()))?;
     let deadline = tokio::time::Instant::now() + timeout;
     let reply = tokio::time::timeout_at(deadline, udp(server, &bytes, id, name, rtype))
         .await
