@@ -306,17 +306,6 @@ impl StubResolver {
         }
     }
 
-    /// The data of the records of `rtype` in one plain query (see [`Self::raw_records`]).
-    pub async fn raw(&self, name: Name, rtype: RecordType) -> Result<Vec<RData>, DnsFailure> {
-        Ok(self
-            .raw_records(name, rtype, false)
-            .await?
-            .into_iter()
-            .filter(|r| r.record_type() == rtype)
-            .map(|r| r.data)
-            .collect())
-    }
-
     /// IPv4 and IPv6 addresses of `name`.
     pub async fn ips(&self, name: &str) -> Result<Vec<IpAddr>, DnsFailure> {
         let (v4, v6) = futures::join!(self.ipv4(name), self.ipv6(name));
