@@ -17,6 +17,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{proc_cpu_seconds, proc_status_kb};
 use mailauth_probes::tls::TlsClient;
 use mailauth_probes::transport::smtp::Conn;
 
@@ -32,20 +35,8 @@ fn lab_dir() -> String {
 
 /// (user + system CPU seconds, peak RSS in KiB) of a process.
 fn usage(pid: u32) -> (f64, u64) {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    // Fields 14 and 15 (utime, stime) are at 11 and 12 after the command name.
-    let cpu = (ticks(11) + ticks(12)) / 100.0;
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let hwm = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    (cpu, hwm)
+    let pid = pid.to_string();
+    (proc_cpu_seconds(&pid), proc_status_kb(&pid, "VmHWM:"))
 }
 
 /// CPU seconds the whole machine spent busy so far (all cores, /proc/stat): with the measured
