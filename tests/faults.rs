@@ -235,6 +235,19 @@ fn dns_faults() {
         };
         DnsReply::Records(vec![cname(name, &other)])
     });
+    // An MX host that is an alias, served as an authoritative server of another zone serves
+    // it: the answer stops at the CNAME, and its target is asked next.
+    let alias_mx = dns_fault("127.0.10.7", |name, t, _| match (name, t) {
+        ("dns-alias-mx.faults.test", RecordType::MX) => {
+            DnsReply::Records(vec![mx(name, 10, "mx.dns-alias-mx.faults.test")])
+        }
+        ("mx.dns-alias-mx.faults.test", _) => {
+            DnsReply::Records(vec![cname(name, "real.faults.test")])
+        }
+        ("real.faults.test", RecordType::A) => DnsReply::Records(vec![a(name, "127.0.10.70")]),
+        ("real.faults.test", _) => DnsReply::Records(vec![]),
+        _ => DnsReply::Code(ResponseCode::NXDomain),
+    });
 
     let mut config = format!(
         "global:\n  resolver: [\"{}\"]\nprobes:\n",
@@ -245,6 +258,7 @@ fn dns_faults() {
         ("dns-servfail", &servfail),
         ("dns-garbage", &garbage),
         ("dns-cname-loop", &cname_loop),
+        ("dns-alias-mx", &alias_mx),
     ] {
         config.push_str(&dns_probe(name, &format!("{name}.faults.test"), dns));
     }
@@ -282,6 +296,16 @@ fn dns_faults() {
     assert!(huge.asked(Via::Tcp, "huge.faults.test"));
     // A CNAME loop is the domain's fault.
     expect(&r, "dns-cname-loop", "spf:record", "CRITICAL", &["CNAME"]);
+    // An MX host that is an alias: a WARNING naming its target, and its address found.
+    let host = "mx:host:mx.dns-alias-mx.faults.test";
+    expect(
+        &r,
+        "dns-alias-mx",
+        host,
+        "WARNING",
+        &["alias", "real.faults.test"],
+    );
+    expect(&r, "dns-alias-mx", host, "OK", &["127.0.10.70"]);
 
     // A DNSBL that does not answer properly is our means failing: UNKNOWN, never "not
     // listed".

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hickory_resolver::proto::op::{Message, MessageType, ResponseCode};
-use hickory_resolver::proto::rr::rdata::{A, CNAME, TXT};
+use hickory_resolver::proto::rr::rdata::{A, CNAME, MX, TXT};
 use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
 
 /// The longest a fault server keeps a connection open (silence, slow drip): far beyond any
@@ -627,6 +627,10 @@ pub fn txt(owner: &str, strings: &[&str]) -> Record {
 
 pub fn a(owner: &str, ip: &str) -> Record {
     Record::from_rdata(name(owner), 60, RData::A(A(ip.parse().unwrap())))
+}
+
+pub fn mx(owner: &str, preference: u16, host: &str) -> Record {
+    Record::from_rdata(name(owner), 60, RData::MX(MX::new(preference, name(host))))
 }
 
 pub fn cname(owner: &str, target: &str) -> Record {

@@ -42,7 +42,7 @@ pub async fn check(
             out.push(Finding::new(
                 "dnssec:signed",
                 failure_state(&f),
-                format!("SOA of {zone}: {}", failure_text(&f)),
+                format!("NS of {zone}: {}", failure_text(&f)),
             ));
             return (out, facts);
         }
@@ -246,7 +246,7 @@ pub async fn validating_for(
 ) -> Result<Resolver, String> {
     let zone = zone_of(name, r)
         .await
-        .map_err(|(zone, f)| format!("SOA of {zone}: {f}"))?;
+        .map_err(|(zone, f)| format!("NS of {zone}: {f}"))?;
     let zone_name = Name::from_ascii(format!("{zone}.")).map_err(|e| e.to_string())?;
     let answer = r
         .raw_records(zone_name.clone(), RecordType::DNSKEY, true)
@@ -263,12 +263,13 @@ pub async fn validating_for(
     r.validating_twin(anchors).map_err(|e| e.to_string())
 }
 
-/// The zone holding `name`: the closest enclosing name with a SOA. On failure, the name
-/// being asked and why.
+/// The zone holding `name`: the closest enclosing name with NS records, a zone's apex (asked
+/// as the nameserver check asks, so within a run the answers serve both). On failure, the
+/// name being asked and why.
 async fn zone_of(name: &str, r: &Resolver) -> Result<String, (String, DnsFailure)> {
     let mut zone = name.trim_end_matches('.').to_ascii_lowercase();
     loop {
-        match r.soa_serial(&zone).await {
+        match r.ns(&zone).await {
             Ok(_) => return Ok(zone),
             Err(DnsFailure::NoData | DnsFailure::NxDomain) if zone.matches('.').count() > 1 => {
                 zone = zone

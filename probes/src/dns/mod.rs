@@ -694,14 +694,15 @@ async fn mx_checks(
             ));
             continue;
         }
-        if let Ok(c) = r.cname(host).await {
+        let (ips, aliases) = r.ips_via(host).await;
+        if !aliases.is_empty() {
             out.push(Finding::new(
                 check.clone(),
                 State::Warning,
-                format!("MX {host} is an alias (CNAME to {}): RFC 2181 10.3 forbids it and some senders refuse", c.join(", ")),
+                format!("MX {host} is an alias (CNAME to {}): RFC 2181 10.3 forbids it and some senders refuse", aliases.join(" → ")),
             ));
         }
-        match r.ips(host).await {
+        match ips {
             Ok(ips) if !ips.is_empty() => {
                 let list: Vec<String> = ips.iter().map(|i| i.to_string()).collect();
                 out.push(Finding::new(
@@ -733,9 +734,7 @@ async fn ptr_finding(r: &Resolver, ip: IpAddr, check: &str, missing: State) -> F
     match r.ptr(ip).await {
         Ok(names) => {
             for name in &names {
-                if let Ok(ips) = r.ips(name).await
-                    && ips.contains(&ip)
-                {
+                if let Ok(true) = r.resolves_to(name, ip).await {
                     return Finding::new(
                         check,
                         State::Ok,

@@ -193,8 +193,8 @@ async fn ask(
         serial: None,
         error: None,
     };
-    // Our stub resolver asks only this address: no resolver machinery to build per server.
-    let server = StubResolver::new(vec![SocketAddr::new(ip, 53)], attempt);
+    // Our stub resolver asks only this address, its four questions over one socket.
+    let server = StubResolver::new(vec![SocketAddr::new(ip, 53)], attempt).for_run();
     match server.soa_serial(domain).await {
         Ok(s) => {
             res.up = true;

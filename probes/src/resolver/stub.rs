@@ -1,6 +1,6 @@
 //! One DNS exchange as a stub resolver makes it (RFC 1035 4.2, RFC 7766): one question to one
-//! server over UDP from a fresh random port, the reply accepted only when its ID and question
-//! match, and asked again over TCP when the reply is truncated.
+//! server over UDP, the reply accepted only when its ID and question match, and asked again
+//! over TCP when the reply is truncated.
 //!
 //! Why not hickory's resolver for this: the DNS probe asks about 24 questions per domain, and
 //! hickory's resolver spends 100 to 160 µs of CPU on each (cache, request sharing, name-server
@@ -9,6 +9,14 @@
 //! resolver stays where its extra work is the point: DNSSEC validation and mail-auth's SPF
 //! evaluation. A posture probe also wants no cache of its own: each run asks the operator's
 //! resolver afresh, so a changed record shows at the next run, not after its TTL.
+//!
+//! Sockets: outside a run each exchange has a socket of its own. Within a run
+//! ([`StubResolver::for_run`]) the questions to one server share one UDP socket, opened on the
+//! run's first question to it and closed when the run ends: a new random source port per run
+//! and server, a random ID per question, no two questions in flight with the same ID, and a
+//! reply taken only by the question whose ID and question it carries (RFC 5452 9). Opening
+//! and closing a socket (six system calls and two changes to the poller) cost more than the
+//! exchange itself, and a run asks one server about 24 questions.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -18,6 +26,7 @@ use std::time::Duration;
 use hickory_resolver::proto::op::{Edns, Message, MessageType, Query, ResponseCode};
 use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::oneshot;
 
 use super::{DnsFailure, absolute, relative};
 
@@ -38,8 +47,15 @@ const MAX_ALIASES: usize = 8;
 pub struct StubResolver {
     servers: Vec<SocketAddr>,
     attempt_timeout: Duration,
-    /// Replies already received in this run ([`Self::for_run`]), by question.
-    memo: Option<Arc<Mutex<Memo>>>,
+    /// What this run shares ([`Self::for_run`]); `None` outside a run.
+    run: Option<Arc<Run>>,
+}
+
+/// What the lookups of one probe run share: the replies received and a socket per server.
+#[derive(Debug, Default)]
+struct Run {
+    memo: Mutex<Memo>,
+    sockets: Mutex<HashMap<SocketAddr, Arc<SharedSocket>>>,
 }
 
 /// What one run was told, by (name, type, DO bit): a run that asks the same question twice
@@ -54,15 +70,16 @@ impl StubResolver {
         StubResolver {
             servers,
             attempt_timeout,
-            memo: None,
+            run: None,
         }
     }
 
-    /// The same servers, remembering each reply for as long as the returned resolver lives:
-    /// one probe run. Never longer: every run asks afresh.
+    /// The same servers, remembering each reply for as long as the returned resolver (and
+    /// its clones) lives: one probe run. Never longer: every run asks afresh. The run's
+    /// questions to a server share one UDP socket (see the module doc).
     pub fn for_run(&self) -> Self {
         StubResolver {
-            memo: Some(Arc::default()),
+            run: Some(Arc::default()),
             ..self.clone()
         }
     }
@@ -80,10 +97,10 @@ impl StubResolver {
     /// own (mail-auth's SPF evaluation) can read the same answers instead of asking again.
     /// Only answers holding TXT records at the name asked; empty outside a run.
     pub fn remembered_txt(&self) -> Vec<(String, Vec<Vec<u8>>)> {
-        let Some(memo) = &self.memo else {
+        let Some(run) = &self.run else {
             return vec![];
         };
-        let memo = memo.lock().expect("memo lock");
+        let memo = run.memo.lock().expect("memo lock");
         memo.iter()
             .filter(|((_, rtype, dnssec_ok), _)| *rtype == RecordType::TXT && !dnssec_ok)
             .filter_map(|((name, _, _), reply)| {
@@ -110,14 +127,17 @@ impl StubResolver {
         dnssec_ok: bool,
     ) -> Result<Message, DnsFailure> {
         let key = (name.clone(), rtype, dnssec_ok);
-        if let Some(memo) = &self.memo
-            && let Some(reply) = memo.lock().expect("memo lock").get(&key)
+        if let Some(run) = &self.run
+            && let Some(reply) = run.memo.lock().expect("memo lock").get(&key)
         {
             return Ok(reply.clone());
         }
         let reply = self.ask_servers(name, rtype, dnssec_ok).await?;
-        if let Some(memo) = &self.memo {
-            memo.lock().expect("memo lock").insert(key, reply.clone());
+        if let Some(run) = &self.run {
+            run.memo
+                .lock()
+                .expect("memo lock")
+                .insert(key, reply.clone());
         }
         Ok(reply)
     }
@@ -130,7 +150,8 @@ impl StubResolver {
     ) -> Result<Message, DnsFailure> {
         let mut last = DnsFailure::Other("no name server configured".into());
         for server in &self.servers {
-            match exchange(*server, name, rtype, dnssec_ok, self.attempt_timeout).await {
+            let run = self.run.as_deref();
+            match exchange(*server, name, rtype, dnssec_ok, self.attempt_timeout, run).await {
                 Ok(reply) => match reply.metadata.response_code {
                     ResponseCode::NoError | ResponseCode::NXDomain => return Ok(reply),
                     ResponseCode::ServFail => last = DnsFailure::ServFail,
@@ -162,17 +183,34 @@ impl StubResolver {
         rtype: RecordType,
         pick: impl Fn(&RData) -> Option<T>,
     ) -> Result<Vec<T>, DnsFailure> {
+        self.records_along(name, rtype, pick).await.0
+    }
+
+    /// [`Self::records_at`], with the chain of names the lookup went through: the name asked,
+    /// then each alias target.
+    async fn records_along<T>(
+        &self,
+        name: Name,
+        rtype: RecordType,
+        pick: impl Fn(&RData) -> Option<T>,
+    ) -> (Result<Vec<T>, DnsFailure>, Vec<Name>) {
         let mut chain = vec![name];
         while chain.len() <= MAX_ALIASES {
             let asked = chain.len();
-            let reply = self
+            let reply = match self
                 .ask(chain.last().expect("never empty"), rtype, false)
-                .await?;
+                .await
+            {
+                Ok(reply) => reply,
+                Err(f) => return (Err(f), chain),
+            };
+            let followed = follow(&mut chain, rtype, &reply.answers);
+            // RFC 6604: with aliases, the response code is about the chain's last name.
             if reply.metadata.response_code == ResponseCode::NXDomain {
-                return Err(DnsFailure::NxDomain);
+                return (Err(DnsFailure::NxDomain), chain);
             }
-            match follow(&mut chain, rtype, &reply.answers) {
-                Some(Err(looped)) => return Err(looped),
+            match followed {
+                Some(Err(looped)) => return (Err(looped), chain),
                 Some(Ok(())) => {
                     let at = chain.last().expect("never empty");
                     let v: Vec<T> = reply
@@ -181,18 +219,19 @@ impl StubResolver {
                         .filter(|r| r.record_type() == rtype && r.name == *at)
                         .filter_map(|r| pick(&r.data))
                         .collect();
-                    return if v.is_empty() {
+                    let result = if v.is_empty() {
                         Err(DnsFailure::NoData)
                     } else {
                         Ok(v)
                     };
+                    return (result, chain);
                 }
                 // The answer stops at an alias whose target it does not hold: ask for that.
                 None if chain.len() > asked => continue,
-                None => return Err(DnsFailure::NoData),
+                None => return (Err(DnsFailure::NoData), chain),
             }
         }
-        Err(DnsFailure::NoData)
+        (Err(DnsFailure::NoData), chain)
     }
 
     /// IPv4 addresses of `name` (an absolute name; a trailing dot is added).
@@ -266,15 +305,6 @@ impl StubResolver {
         .map(|v| v[0])
     }
 
-    /// CNAME target of `name`, when the name is an alias.
-    pub async fn cname(&self, name: &str) -> Result<Vec<String>, DnsFailure> {
-        self.records(name, RecordType::CNAME, |d| match d {
-            RData::CNAME(c) => Some(relative(&c.0.to_ascii())),
-            _ => None,
-        })
-        .await
-    }
-
     /// PTR names of an address, asked of the configured servers (never answered locally:
     /// hickory's resolver answers `localhost` itself for every 127.0.0.0/8 and ::1 PTR, RFC
     /// 6761, which would hide a loopback lab's records). CNAMEs are followed (RFC 2317
@@ -308,15 +338,45 @@ impl StubResolver {
 
     /// IPv4 and IPv6 addresses of `name`.
     pub async fn ips(&self, name: &str) -> Result<Vec<IpAddr>, DnsFailure> {
-        let (v4, v6) = futures::join!(self.ipv4(name), self.ipv6(name));
-        match (v4, v6) {
+        self.ips_via(name).await.0
+    }
+
+    /// IPv4 and IPv6 addresses of `name`, and the alias targets the lookup went through
+    /// (empty unless `name` is a CNAME): an alias is seen without a CNAME question of its own.
+    pub async fn ips_via(&self, name: &str) -> (Result<Vec<IpAddr>, DnsFailure>, Vec<String>) {
+        let name = match parse_name(name) {
+            Ok(n) => n,
+            Err(f) => return (Err(f), vec![]),
+        };
+        let ((v4, chain4), (v6, chain6)) = futures::join!(
+            self.records_along(name.clone(), RecordType::A, |d| match d {
+                RData::A(a) => Some(IpAddr::V4(a.0)),
+                _ => None,
+            }),
+            self.records_along(name, RecordType::AAAA, |d| match d {
+                RData::AAAA(a) => Some(IpAddr::V6(a.0)),
+                _ => None,
+            })
+        );
+        let chain = if chain4.len() > 1 { chain4 } else { chain6 };
+        let aliases = chain[1..].iter().map(|n| relative(&n.to_ascii())).collect();
+        let ips = match (v4, v6) {
             (Err(a), Err(b)) => Err(if a.is_negative_answer() { b } else { a }),
             (v4, v6) => Ok(v4
                 .unwrap_or_default()
                 .into_iter()
-                .map(IpAddr::V4)
-                .chain(v6.unwrap_or_default().into_iter().map(IpAddr::V6))
+                .chain(v6.unwrap_or_default())
                 .collect()),
+        };
+        (ips, aliases)
+    }
+
+    /// Whether `ip` is among the addresses of `name`, asking only for `ip`'s family (A for
+    /// IPv4, AAAA for IPv6): the forward half of forward-confirmed reverse DNS.
+    pub async fn resolves_to(&self, name: &str, ip: IpAddr) -> Result<bool, DnsFailure> {
+        match ip {
+            IpAddr::V4(v4) => Ok(self.ipv4(name).await?.contains(&v4)),
+            IpAddr::V6(v6) => Ok(self.ipv6(name).await?.contains(&v6)),
         }
     }
 }
@@ -364,31 +424,211 @@ fn parse_name(name: &str) -> Result<Name, DnsFailure> {
     Name::from_utf8(absolute(name)?).map_err(|_| DnsFailure::Other("not a valid DNS name".into()))
 }
 
-/// One question to `server`, the whole exchange (UDP and a TCP retry) bounded by `timeout`.
-/// A reply is returned whatever its response code; network failures and silence are errors.
-pub(crate) async fn exchange(
+/// One question to `server`, the whole exchange (UDP and a TCP retry) bounded by `timeout`;
+/// over the run's socket for that server when there is a run. A reply is returned whatever
+/// its response code; network failures and silence are errors.
+async fn exchange(
     server: SocketAddr,
     name: &Name,
     rtype: RecordType,
     dnssec_ok: bool,
     timeout: Duration,
+    run: Option<&Run>,
 ) -> Result<Message, DnsFailure> {
-    let query = build_query(name, rtype, dnssec_ok);
-    let id = query.metadata.id;
-    let bytes = query
-        .to_vec()
-        // Not the name: a DNSBL query name can hold the operator's DQS key.
-        .map_err(|_| DnsFailure::Other("cannot encode the query".into()))?;
     let deadline = tokio::time::Instant::now() + timeout;
-    let reply = tokio::time::timeout_at(deadline, udp(server, &bytes, id, name, rtype))
+    let over_udp = async {
+        match run {
+            Some(run) => {
+                let socket = run.socket(server)?;
+                socket
+                    .ask(build_query(name, rtype, dnssec_ok), name, rtype)
+                    .await
+            }
+            None => {
+                let query = build_query(name, rtype, dnssec_ok);
+                let id = query.metadata.id;
+                udp(server, &encode(&query)?, id, name, rtype).await
+            }
+        }
+    };
+    let reply = tokio::time::timeout_at(deadline, over_udp)
         .await
         .map_err(|_| DnsFailure::Timeout)??;
     if !reply.metadata.truncation {
         return Ok(reply);
     }
+    let query = build_query(name, rtype, dnssec_ok);
+    let id = query.metadata.id;
+    let bytes = encode(&query)?;
     tokio::time::timeout_at(deadline, tcp(server, &bytes, id, name, rtype))
         .await
         .map_err(|_| DnsFailure::Timeout)?
+}
+
+fn encode(query: &Message) -> Result<Vec<u8>, DnsFailure> {
+    query
+        .to_vec()
+        // Not the name: a DNSBL query name can hold the operator's DQS key.
+        .map_err(|_| DnsFailure::Other("cannot encode the query".into()))
+}
+
+fn io_failure(e: std::io::ErrorKind) -> DnsFailure {
+    DnsFailure::Other(format!("network error: {e}"))
+}
+
+impl Run {
+    /// The run's socket for `server`, opened on first use.
+    fn socket(&self, server: SocketAddr) -> Result<Arc<SharedSocket>, DnsFailure> {
+        let mut sockets = self.sockets.lock().expect("sockets lock");
+        if let Some(s) = sockets.get(&server) {
+            return Ok(s.clone());
+        }
+        let s = Arc::new(SharedSocket::open(server).map_err(|e| io_failure(e.kind()))?);
+        sockets.insert(server, s.clone());
+        Ok(s)
+    }
+}
+
+/// A question waiting on a [`SharedSocket`] for its reply.
+struct Waiting {
+    /// Which question of the socket this is: an ID is free again, and may be taken by the next
+    /// question, as soon as the reader hands over a reply.
+    serial: u64,
+    name: Name,
+    rtype: RecordType,
+    reply: oneshot::Sender<Result<Message, std::io::ErrorKind>>,
+}
+
+type WaitingById = Arc<Mutex<HashMap<u16, Waiting>>>;
+
+/// One connected UDP socket shared by a run's questions to one server, and the task that
+/// reads it and hands each reply to the question it answers. Replies that answer no waiting
+/// question (late, forged, garbled) are dropped. Closed, its reader stopped, when dropped.
+#[derive(Debug)]
+struct SharedSocket {
+    socket: Arc<tokio::net::UdpSocket>,
+    waiting: WaitingById,
+    /// Questions asked so far, to number the next.
+    asked: std::sync::atomic::AtomicU64,
+    reader: tokio::task::AbortHandle,
+}
+
+impl std::fmt::Debug for Waiting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Waiting")
+    }
+}
+
+impl Drop for SharedSocket {
+    fn drop(&mut self) {
+        self.reader.abort();
+    }
+}
+
+impl SharedSocket {
+    fn open(server: SocketAddr) -> std::io::Result<SharedSocket> {
+        let local: SocketAddr = match server.ip() {
+            IpAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
+            IpAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
+        };
+        // Port 0: the kernel picks a random source port (RFC 5452 9.2); connected, so the
+        // kernel drops datagrams from any other address.
+        let std_socket = std::net::UdpSocket::bind(local)?;
+        std_socket.connect(server)?;
+        std_socket.set_nonblocking(true)?;
+        let socket = Arc::new(tokio::net::UdpSocket::from_std(std_socket)?);
+        let waiting = WaitingById::default();
+        let reader = tokio::spawn(read_replies(socket.clone(), waiting.clone())).abort_handle();
+        Ok(SharedSocket {
+            socket,
+            waiting,
+            asked: Default::default(),
+            reader,
+        })
+    }
+
+    /// Sends `query` under an ID no other waiting question has, and waits for its reply.
+    async fn ask(
+        &self,
+        mut query: Message,
+        name: &Name,
+        rtype: RecordType,
+    ) -> Result<Message, DnsFailure> {
+        let (tx, rx) = oneshot::channel();
+        let serial = self
+            .asked
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = {
+            let mut waiting = self.waiting.lock().expect("waiting lock");
+            let mut id = query.metadata.id;
+            while waiting.contains_key(&id) {
+                id = rand::random();
+            }
+            waiting.insert(
+                id,
+                Waiting {
+                    serial,
+                    name: name.clone(),
+                    rtype,
+                    reply: tx,
+                },
+            );
+            id
+        };
+        // Whatever ends this question without a reply (timeout, the caller giving up) frees
+        // its ID, unless a later question holds that ID by then.
+        struct Registered<'a>(&'a WaitingById, u16, u64);
+        impl Drop for Registered<'_> {
+            fn drop(&mut self) {
+                let mut waiting = self.0.lock().expect("waiting lock");
+                if waiting.get(&self.1).is_some_and(|q| q.serial == self.2) {
+                    waiting.remove(&self.1);
+                }
+            }
+        }
+        let _registered = Registered(&self.waiting, id, serial);
+        query.metadata.id = id;
+        let bytes = encode(&query)?;
+        self.socket
+            .send(&bytes)
+            .await
+            .map_err(|e| io_failure(e.kind()))?;
+        match rx.await {
+            Ok(Ok(reply)) => Ok(reply),
+            Ok(Err(kind)) => Err(io_failure(kind)),
+            Err(_) => Err(DnsFailure::Other("network error: the socket closed".into())),
+        }
+    }
+}
+
+/// Reads `socket` for as long as its [`SharedSocket`] lives, handing each reply to the
+/// question it answers. A receive error (an ICMP "port unreachable" from the server, say)
+/// fails every question waiting then, as it would have failed each on a socket of its own.
+async fn read_replies(socket: Arc<tokio::net::UdpSocket>, waiting: WaitingById) {
+    let mut buf = vec![0u8; MAX_MESSAGE];
+    loop {
+        match socket.recv(&mut buf).await {
+            Ok(n) => {
+                let Ok(reply) = Message::from_vec(&buf[..n]) else {
+                    continue;
+                };
+                let mut w = waiting.lock().expect("waiting lock");
+                let id = reply.metadata.id;
+                if w.get(&id)
+                    .is_some_and(|q| answers(&reply, id, &q.name, q.rtype))
+                    && let Some(q) = w.remove(&id)
+                {
+                    let _ = q.reply.send(Ok(reply));
+                }
+            }
+            Err(e) => {
+                for (_, q) in waiting.lock().expect("waiting lock").drain() {
+                    let _ = q.reply.send(Err(e.kind()));
+                }
+                tokio::task::yield_now().await;
+            }
+        }
+    }
 }
 
 fn build_query(name: &Name, rtype: RecordType, dnssec_ok: bool) -> Message {
@@ -425,7 +665,7 @@ async fn udp(
         IpAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
         IpAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
     };
-    let io = |e: std::io::Error| DnsFailure::Other(format!("network error: {}", e.kind()));
+    let io = |e: std::io::Error| io_failure(e.kind());
     // Port 0: the kernel picks a random source port for every exchange (RFC 5452 9.2);
     // connected, so it drops datagrams from any other address.
     let socket = tokio::net::UdpSocket::bind(local).await.map_err(io)?;
@@ -573,5 +813,143 @@ mod tests {
         assert!(!q.edns.as_ref().unwrap().flags().dnssec_ok);
         let qd = build_query(&name("a.test."), RecordType::TXT, true);
         assert!(qd.edns.as_ref().unwrap().flags().dnssec_ok);
+    }
+
+    /// A UDP DNS server on loopback for the shared-socket tests. It collects `batch`
+    /// questions (or what came within 300 ms), then answers them in reverse order, each
+    /// preceded by what a stub resolver must ignore: garbage, a reply with another ID, and a
+    /// reply with our ID to another question. The answer to a TXT question is one record
+    /// holding the name asked. Names starting with `silent` get no answer until the next
+    /// batch, when they get one, late. Returns its address and the source port of every
+    /// question.
+    async fn responder(batch: usize) -> (SocketAddr, Arc<Mutex<Vec<u16>>>) {
+        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = socket.local_addr().unwrap();
+        let ports = Arc::new(Mutex::new(vec![]));
+        let seen = ports.clone();
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; MAX_MESSAGE];
+            let mut late: Vec<(Message, SocketAddr)> = vec![];
+            loop {
+                let mut got = vec![];
+                while got.len() < batch {
+                    let wait = tokio::time::timeout(
+                        Duration::from_millis(300),
+                        socket.recv_from(&mut buf),
+                    );
+                    match wait.await {
+                        Ok(Ok((n, from))) => {
+                            seen.lock().unwrap().push(from.port());
+                            got.push((Message::from_vec(&buf[..n]).unwrap(), from));
+                        }
+                        _ if got.is_empty() => continue,
+                        _ => break,
+                    }
+                }
+                for (q, from) in late.drain(..) {
+                    let reply = reply_to(&q, &q.queries[0].name().clone());
+                    socket
+                        .send_to(&reply.to_vec().unwrap(), from)
+                        .await
+                        .unwrap();
+                }
+                for (q, from) in got.into_iter().rev() {
+                    let asked = q.queries[0].name().clone();
+                    if asked.to_ascii().starts_with("silent") {
+                        late.push((q, from));
+                        continue;
+                    }
+                    let mut other_id = reply_to(&q, &asked);
+                    other_id.metadata.id = q.metadata.id.wrapping_add(1);
+                    let mut other_q = q.clone();
+                    other_q.queries[0] = Query::query(name("other.test."), RecordType::TXT);
+                    let other_question = reply_to(&other_q, &name("other.test."));
+                    for bytes in [
+                        vec![0xff; 5],
+                        other_id.to_vec().unwrap(),
+                        other_question.to_vec().unwrap(),
+                        reply_to(&q, &asked).to_vec().unwrap(),
+                    ] {
+                        socket.send_to(&bytes, from).await.unwrap();
+                    }
+                }
+            }
+        });
+        (addr, ports)
+    }
+
+    fn reply_to(q: &Message, owner: &Name) -> Message {
+        let mut r = q.clone();
+        r.metadata.message_type = MessageType::Response;
+        r.add_answer(Record::from_rdata(
+            owner.clone(),
+            60,
+            RData::TXT(TXT::new(vec![owner.to_ascii()])),
+        ));
+        r
+    }
+
+    fn waiting_questions(r: &StubResolver) -> usize {
+        let run = r.run.as_ref().unwrap();
+        let sockets = run.sockets.lock().unwrap();
+        sockets
+            .values()
+            .map(|s| s.waiting.lock().unwrap().len())
+            .sum()
+    }
+
+    #[tokio::test]
+    async fn a_run_asks_over_one_socket_and_each_question_gets_its_own_reply() {
+        let (server, ports) = responder(40).await;
+        let run = StubResolver::new(vec![server], Duration::from_secs(5)).for_run();
+        let names: Vec<String> = (0..40).map(|i| format!("q{i}.test.")).collect();
+        let answers = futures::future::join_all(names.iter().map(|n| run.txt(n.as_str()))).await;
+        for (n, a) in names.iter().zip(answers) {
+            assert_eq!(a, Ok(vec![n.clone()]), "the answer to {n}");
+        }
+        let used = ports.lock().unwrap().clone();
+        assert_eq!(used.len(), 40);
+        assert!(used.iter().all(|p| *p == used[0]), "one port: {used:?}");
+        assert_eq!(waiting_questions(&run), 0);
+        // Outside a run, each question has a socket (and a port) of its own.
+        ports.lock().unwrap().clear();
+        let single = StubResolver::new(vec![server], Duration::from_secs(5));
+        for n in &names[..10] {
+            assert_eq!(single.txt(n).await, Ok(vec![n.clone()]));
+        }
+        let mut used = ports.lock().unwrap().clone();
+        used.sort();
+        used.dedup();
+        assert!(used.len() > 1, "ten questions, one port: {used:?}");
+    }
+
+    #[tokio::test]
+    async fn a_question_that_timed_out_frees_its_place_and_its_late_reply_is_dropped() {
+        let (server, _) = responder(1).await;
+        let run = StubResolver::new(vec![server], Duration::from_millis(400)).for_run();
+        assert_eq!(run.txt("silent.test.").await, Err(DnsFailure::Timeout));
+        assert_eq!(waiting_questions(&run), 0);
+        // The late reply to the silent question arrives first; the next question still
+        // gets its own answer.
+        assert_eq!(run.txt("next.test.").await, Ok(vec!["next.test.".into()]));
+        assert_eq!(waiting_questions(&run), 0);
+    }
+
+    #[tokio::test]
+    async fn a_server_that_is_not_there_fails_every_waiting_question_at_once() {
+        // A port nothing listens on: the kernel's "port unreachable" reaches our socket.
+        let port = std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let run = StubResolver::new(vec![port], Duration::from_secs(60)).for_run();
+        let answers =
+            futures::future::join_all(["a.test.", "b.test.", "c.test."].map(|n| run.txt(n))).await;
+        for a in answers {
+            match a {
+                Err(DnsFailure::Other(e)) => assert!(e.starts_with("network error"), "{e}"),
+                other => panic!("{other:?}"),
+            }
+        }
     }
 }
