@@ -605,11 +605,14 @@ impl SharedSocket {
 /// question it answers. A receive error (an ICMP "port unreachable" from the server, say)
 /// fails every question waiting then, as it would have failed each on a socket of its own.
 async fn read_replies(socket: Arc<tokio::net::UdpSocket>, waiting: WaitingById) {
-    let mut buf = vec![0u8; MAX_MESSAGE];
+    // Room for any datagram (a server may ignore our EDNS size), never zeroed: recv_buf
+    // writes into the spare capacity.
+    let mut buf = Vec::with_capacity(MAX_MESSAGE);
     loop {
-        match socket.recv(&mut buf).await {
-            Ok(n) => {
-                let Ok(reply) = Message::from_vec(&buf[..n]) else {
+        buf.clear();
+        match socket.recv_buf(&mut buf).await {
+            Ok(_) => {
+                let Ok(reply) = Message::from_vec(&buf) else {
                     continue;
                 };
                 let mut w = waiting.lock().expect("waiting lock");
