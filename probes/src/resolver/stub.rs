@@ -435,20 +435,12 @@ async fn exchange(
     timeout: Duration,
     run: Option<&Run>,
 ) -> Result<Message, DnsFailure> {
+    let query = build_query(name, rtype, dnssec_ok);
     let deadline = tokio::time::Instant::now() + timeout;
     let over_udp = async {
         match run {
-            Some(run) => {
-                let socket = run.socket(server)?;
-                socket
-                    .ask(build_query(name, rtype, dnssec_ok), name, rtype)
-                    .await
-            }
-            None => {
-                let query = build_query(name, rtype, dnssec_ok);
-                let id = query.metadata.id;
-                udp(server, &encode(&query)?, id, name, rtype).await
-            }
+            Some(run) => run.socket(server)?.ask(query.clone()).await,
+            None => udp(server, &query).await,
         }
     };
     let reply = tokio::time::timeout_at(deadline, over_udp)
@@ -457,10 +449,7 @@ async fn exchange(
     if !reply.metadata.truncation {
         return Ok(reply);
     }
-    let query = build_query(name, rtype, dnssec_ok);
-    let id = query.metadata.id;
-    let bytes = encode(&query)?;
-    tokio::time::timeout_at(deadline, tcp(server, &bytes, id, name, rtype))
+    tokio::time::timeout_at(deadline, tcp(server, &query))
         .await
         .map_err(|_| DnsFailure::Timeout)?
 }
@@ -494,8 +483,7 @@ struct Waiting {
     /// Which question of the socket this is: an ID is free again, and may be taken by the next
     /// question, as soon as the reader hands over a reply.
     serial: u64,
-    name: Name,
-    rtype: RecordType,
+    question: Query,
     reply: oneshot::Sender<Result<Message, std::io::ErrorKind>>,
 }
 
@@ -527,16 +515,7 @@ impl Drop for SharedSocket {
 
 impl SharedSocket {
     fn open(server: SocketAddr) -> std::io::Result<SharedSocket> {
-        let local: SocketAddr = match server.ip() {
-            IpAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
-            IpAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
-        };
-        // Port 0: the kernel picks a random source port (RFC 5452 9.2); connected, so the
-        // kernel drops datagrams from any other address.
-        let std_socket = std::net::UdpSocket::bind(local)?;
-        std_socket.connect(server)?;
-        std_socket.set_nonblocking(true)?;
-        let socket = Arc::new(tokio::net::UdpSocket::from_std(std_socket)?);
+        let socket = Arc::new(connected_udp(server)?);
         let waiting = WaitingById::default();
         let reader = tokio::spawn(read_replies(socket.clone(), waiting.clone())).abort_handle();
         Ok(SharedSocket {
@@ -548,12 +527,7 @@ impl SharedSocket {
     }
 
     /// Sends `query` under an ID no other waiting question has, and waits for its reply.
-    async fn ask(
-        &self,
-        mut query: Message,
-        name: &Name,
-        rtype: RecordType,
-    ) -> Result<Message, DnsFailure> {
+    async fn ask(&self, mut query: Message) -> Result<Message, DnsFailure> {
         let (tx, rx) = oneshot::channel();
         let serial = self
             .asked
@@ -568,8 +542,7 @@ impl SharedSocket {
                 id,
                 Waiting {
                     serial,
-                    name: name.clone(),
-                    rtype,
+                    question: query.queries[0].clone(),
                     reply: tx,
                 },
             );
@@ -617,8 +590,7 @@ async fn read_replies(socket: Arc<tokio::net::UdpSocket>, waiting: WaitingById) 
                 };
                 let mut w = waiting.lock().expect("waiting lock");
                 let id = reply.metadata.id;
-                if w.get(&id)
-                    .is_some_and(|q| answers(&reply, id, &q.name, q.rtype))
+                if w.get(&id).is_some_and(|q| answers(&reply, id, &q.question))
                     && let Some(q) = w.remove(&id)
                 {
                     let _ = q.reply.send(Ok(reply));
@@ -648,64 +620,60 @@ fn build_query(name: &Name, rtype: RecordType, dnssec_ok: bool) -> Message {
 /// Whether `reply` answers our question: a response with our ID and the same question
 /// (names compared without case, RFC 4343). Anything else on the socket is ignored, as a
 /// stub resolver must (RFC 5452 9.1), rather than taken as the answer.
-fn answers(reply: &Message, id: u16, name: &Name, rtype: RecordType) -> bool {
+fn answers(reply: &Message, id: u16, question: &Query) -> bool {
     reply.metadata.id == id
         && reply.metadata.message_type == MessageType::Response
         && reply.queries.len() == 1
-        && reply.queries[0].query_type() == rtype
+        && reply.queries[0].query_type() == question.query_type()
         // hickory compares names without case.
-        && reply.queries[0].name() == name
+        && reply.queries[0].name() == question.name()
 }
 
-async fn udp(
-    server: SocketAddr,
-    query: &[u8],
-    id: u16,
-    name: &Name,
-    rtype: RecordType,
-) -> Result<Message, DnsFailure> {
+/// A UDP socket connected to `server`, from a port the kernel picks at random (port 0, RFC
+/// 5452 9.2); connected, so the kernel drops datagrams from any other address.
+fn connected_udp(server: SocketAddr) -> std::io::Result<tokio::net::UdpSocket> {
     let local: SocketAddr = match server.ip() {
         IpAddr::V4(_) => (Ipv4Addr::UNSPECIFIED, 0).into(),
         IpAddr::V6(_) => (Ipv6Addr::UNSPECIFIED, 0).into(),
     };
+    let socket = std::net::UdpSocket::bind(local)?;
+    socket.connect(server)?;
+    socket.set_nonblocking(true)?;
+    tokio::net::UdpSocket::from_std(socket)
+}
+
+/// `query` over a socket of its own (outside a run).
+async fn udp(server: SocketAddr, query: &Message) -> Result<Message, DnsFailure> {
     let io = |e: std::io::Error| io_failure(e.kind());
-    // Port 0: the kernel picks a random source port for every exchange (RFC 5452 9.2);
-    // connected, so it drops datagrams from any other address.
-    let socket = tokio::net::UdpSocket::bind(local).await.map_err(io)?;
-    socket.connect(server).await.map_err(io)?;
-    socket.send(query).await.map_err(io)?;
+    let socket = connected_udp(server).map_err(io)?;
+    socket.send(&encode(query)?).await.map_err(io)?;
     let mut buf = Vec::with_capacity(MAX_MESSAGE);
     loop {
         buf.clear();
         socket.recv_buf(&mut buf).await.map_err(io)?;
         if let Ok(reply) = Message::from_vec(&buf)
-            && answers(&reply, id, name, rtype)
+            && answers(&reply, query.metadata.id, &query.queries[0])
         {
             return Ok(reply);
         }
     }
 }
 
-async fn tcp(
-    server: SocketAddr,
-    query: &[u8],
-    id: u16,
-    name: &Name,
-    rtype: RecordType,
-) -> Result<Message, DnsFailure> {
+async fn tcp(server: SocketAddr, query: &Message) -> Result<Message, DnsFailure> {
     let io = |e: std::io::Error| DnsFailure::Other(format!("network error over TCP: {}", e.kind()));
+    let bytes = encode(query)?;
     let mut stream = tokio::net::TcpStream::connect(server).await.map_err(io)?;
     let _ = stream.set_nodelay(true);
-    let mut framed = Vec::with_capacity(query.len() + 2);
-    framed.extend_from_slice(&(query.len() as u16).to_be_bytes());
-    framed.extend_from_slice(query);
+    let mut framed = Vec::with_capacity(bytes.len() + 2);
+    framed.extend_from_slice(&(bytes.len() as u16).to_be_bytes());
+    framed.extend_from_slice(&bytes);
     stream.write_all(&framed).await.map_err(io)?;
     let len = stream.read_u16().await.map_err(io)? as usize;
     let mut buf = vec![0u8; len];
     stream.read_exact(&mut buf).await.map_err(io)?;
     let reply = Message::from_vec(&buf)
         .map_err(|_| DnsFailure::Other("malformed DNS answer over TCP".into()))?;
-    if answers(&reply, id, name, rtype) {
+    if answers(&reply, query.metadata.id, &query.queries[0]) {
         Ok(reply)
     } else {
         Err(DnsFailure::Other(
@@ -800,17 +768,17 @@ mod tests {
         let id = q.metadata.id;
         let mut reply = q.clone();
         reply.metadata.message_type = MessageType::Response;
-        assert!(answers(&reply, id, &name("A.TEST."), RecordType::TXT));
+        let question = |n: &str, t| Query::query(name(n), t);
+        assert!(answers(&reply, id, &question("A.TEST.", RecordType::TXT)));
         assert!(!answers(
             &reply,
             id.wrapping_add(1),
-            &name("a.test."),
-            RecordType::TXT
+            &question("a.test.", RecordType::TXT)
         ));
-        assert!(!answers(&reply, id, &name("b.test."), RecordType::TXT));
-        assert!(!answers(&reply, id, &name("a.test."), RecordType::MX));
+        assert!(!answers(&reply, id, &question("b.test.", RecordType::TXT)));
+        assert!(!answers(&reply, id, &question("a.test.", RecordType::MX)));
         // Our own query echoed back is not an answer.
-        assert!(!answers(&q, id, &name("a.test."), RecordType::TXT));
+        assert!(!answers(&q, id, &question("a.test.", RecordType::TXT)));
         // EDNS is advertised, with DO only when asked.
         assert_eq!(q.edns.as_ref().map(|e| e.max_payload()), Some(EDNS_PAYLOAD));
         assert!(!q.edns.as_ref().unwrap().flags().dnssec_ok);
