@@ -3,10 +3,11 @@
 //! every sending IP), DMARC, DKIM keys, MX, PTR and forward-confirmed reverse DNS, the MTA-STS
 //! and TLS-RPT records, and every authoritative nameserver asked directly.
 //!
-//! Parsers are pure and live beside this file (`spf.rs`, `dmarc.rs`, `dkim.rs`, `tags.rs`);
-//! this file does the lookups and turns what it finds into findings. A record that cannot be
-//! fetched because the domain's servers fail (SERVFAIL, REFUSED) is CRITICAL, as a receiver
-//! meets it (`temperror`); our resolver not answering is UNKNOWN.
+//! Parsers are pure and live beside this file (`spf.rs`, `dmarc/parse.rs`, `dkim.rs`,
+//! `tags.rs`); this file does the lookups and turns what it finds into findings. DMARC's
+//! policy discovery (the RFC 9989 tree walk) and its findings live in `dmarc/`. A record that
+//! cannot be fetched because the domain's servers fail (SERVFAIL, REFUSED) is CRITICAL, as a
+//! receiver meets it (`temperror`); our resolver not answering is UNKNOWN.
 
 pub mod dkim;
 pub mod dmarc;
@@ -176,7 +177,7 @@ pub async fn probe(settings: &DnsSettings, target: &str, ctx: &ProbeContext) -> 
                 &mut report.spf_lookups,
                 &mut report.spf_void_lookups
             ),
-            dmarc_checks(&domain, settings, r, &mut report.dmarc_policy),
+            dmarc::checks(&domain, settings, r, &mut report.dmarc_policy),
             dkim_checks(&domain, settings, r, &mut report.dkim_key_bits),
             mx_checks(&domain, settings, r, &mut report.mx),
             ptr_checks(settings, r),
@@ -373,153 +374,6 @@ pub(crate) fn spf_result_name(r: mail_auth::SpfResult) -> &'static str {
         PermError => "permerror",
         None => "none",
     }
-}
-
-async fn dmarc_checks(
-    domain: &str,
-    settings: &DnsSettings,
-    r: &Resolver,
-    policy_out: &mut Option<String>,
-) -> Vec<Finding> {
-    let mut out = Vec::new();
-    let mut name = format!("_dmarc.{domain}");
-    let mut records = match txt_of_kind(
-        r,
-        &name,
-        "dmarc:record",
-        "the DMARC record",
-        dmarc::is_dmarc,
-    )
-    .await
-    {
-        Ok(v) => v,
-        Err(f) => return f.into_iter().collect(),
-    };
-    let mut inherited = None;
-    if records.is_empty() {
-        // The organizational domain's record applies (RFC 7489 6.6.3). Without the public
-        // suffix list we take the last two labels, which holds for most domains.
-        let labels: Vec<&str> = domain.split('.').collect();
-        if labels.len() > 2 {
-            let org = labels[labels.len() - 2..].join(".");
-            let org_name = format!("_dmarc.{org}");
-            if let Ok(v) = txt_of_kind(
-                r,
-                &org_name,
-                "dmarc:record",
-                "the DMARC record",
-                dmarc::is_dmarc,
-            )
-            .await
-                && !v.is_empty()
-            {
-                records = v;
-                name = org_name;
-                inherited = Some(org);
-            }
-        }
-    }
-    let text = match records.len() {
-        0 => {
-            out.push(Finding::new(
-                "dmarc:record",
-                State::Critical,
-                format!("no DMARC record at _dmarc.{domain}: receivers apply no policy, and you get no reports"),
-            ).with_detail(format!("publish e.g. `v=DMARC1; p=none; rua=mailto:dmarc-reports@{domain}` and tighten to p=reject")));
-            return out;
-        }
-        1 => records[0].concat(),
-        n => {
-            out.push(Finding::new(
-                "dmarc:record",
-                State::Critical,
-                format!("{n} DMARC records at {name}: receivers ignore them all (RFC 7489 6.6.3)"),
-            ));
-            return out;
-        }
-    };
-    let rec = dmarc::DmarcRecord::parse(&text);
-    let via = inherited
-        .as_ref()
-        .map(|o| format!(" (inherited from the organizational domain {o})"))
-        .unwrap_or_default();
-    out.push(Finding::new(
-        "dmarc:record",
-        State::Ok,
-        format!("DMARC record at {name}{via}: {text}"),
-    ));
-    let mut syntax_ok = true;
-    for i in &rec.issues {
-        syntax_ok &= i.state == State::Ok;
-        out.push(
-            Finding::new("dmarc:syntax", i.state, format!("DMARC: {}", i.message)).at(location(
-                format!("TXT {name}"),
-                &text,
-                i.start,
-                i.end,
-            )),
-        );
-    }
-    if syntax_ok {
-        out.push(Finding::new(
-            "dmarc:syntax",
-            State::Ok,
-            "DMARC syntax is valid",
-        ));
-    }
-    // With an inherited record, the subdomain policy applies.
-    let policy = if inherited.is_some() {
-        rec.subdomain_policy.clone().or(rec.policy.clone())
-    } else {
-        rec.policy.clone()
-    };
-    if let Some(p) = &policy {
-        *policy_out = Some(p.clone());
-        let state = match p.as_str() {
-            "none" => settings.dmarc_p_none,
-            _ => State::Ok,
-        };
-        let mut f = Finding::new(
-            "dmarc:policy",
-            state,
-            format!("DMARC policy p={p}, pct={}", rec.pct),
-        );
-        if p == "none" {
-            f = f.with_detail("p=none only monitors: forged mail is delivered; move to quarantine, then reject, once reports are clean");
-        }
-        out.push(f);
-    }
-    // External report destinations must authorize themselves (RFC 7489 7.1).
-    let org = domain
-        .rsplit('.')
-        .take(2)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect::<Vec<_>>()
-        .join(".");
-    for dest in rec.rua_domains() {
-        if dest == *domain || dest.ends_with(&format!(".{org}")) || dest == org {
-            continue;
-        }
-        let auth_name = format!("{domain}._report._dmarc.{dest}");
-        let check = format!("dmarc:rua:{dest}");
-        match r.txt(&auth_name).await {
-            Ok(v) if v.iter().any(|t| t.to_ascii_lowercase().starts_with("v=dmarc1")) => out.push(
-                Finding::new(check, State::Ok, format!("{dest} accepts DMARC reports for {domain}")),
-            ),
-            Ok(_) | Err(DnsFailure::NxDomain | DnsFailure::NoData) => out.push(
-                Finding::new(
-                    check,
-                    State::Warning,
-                    format!("{dest} has not authorized reports for {domain}: receivers will not send them there"),
-                )
-                .with_detail(format!("{dest} must publish `v=DMARC1` at {auth_name}")),
-            ),
-            Err(f) => out.push(Finding::new(check, failure_state(&f), format!("{auth_name}: {}", failure_text(&f)))),
-        }
-    }
-    out
 }
 
 async fn dkim_checks(
