@@ -9,6 +9,7 @@
 //! cannot be fetched because the domain's servers fail (SERVFAIL, REFUSED) is CRITICAL, as a
 //! receiver meets it (`temperror`); our resolver not answering is UNKNOWN.
 
+mod compare;
 pub mod dkim;
 pub mod dmarc;
 pub mod dnssec;
@@ -24,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::resolver::{DnsFailure, Resolver};
 use crate::{Finding, Location, Outcome, ProbeContext, Report, State};
 
+pub use compare::{mta_sts_change, with_previous};
 pub use nameservers::NameserverResult;
 
 /// The settings of one `kind: dns` probe; the target is the domain.
@@ -94,33 +96,6 @@ pub struct DnsReport {
     /// that changed without a new id across runs.
     #[serde(default)]
     pub mta_sts_policy: Option<String>,
-}
-
-/// What changed in the MTA-STS publication between two runs, as a finding: a new `id=` is
-/// noted (senders fetch the policy again); a policy that changed under the same id is a
-/// WARNING, since senders keep their cached copy for up to max_age (RFC 8461 3.3).
-pub fn mta_sts_change(prev: &DnsReport, next: &DnsReport) -> Option<Finding> {
-    let (Some(old_id), Some(new_id)) = (&prev.mta_sts_id, &next.mta_sts_id) else {
-        return None;
-    };
-    if old_id != new_id {
-        return Some(Finding::new(
-            "mta-sts:id",
-            State::Ok,
-            format!("MTA-STS id changed from {old_id} to {new_id}: senders fetch the policy again"),
-        ));
-    }
-    match (&prev.mta_sts_policy, &next.mta_sts_policy) {
-        (Some(a), Some(b)) if a != b => Some(
-            Finding::new(
-                "mta-sts:id",
-                State::Warning,
-                format!("the MTA-STS policy changed but the id ({new_id}) did not: senders keep their cached policy until it expires"),
-            )
-            .with_detail(format!("was: {a}; now: {b}. Publish a new id= in the _mta-sts TXT record.")),
-        ),
-        _ => None,
-    }
 }
 
 /// The state for a record we could not fetch.
@@ -215,7 +190,10 @@ pub async fn probe(settings: &DnsSettings, target: &str, ctx: &ProbeContext) -> 
         findings
     };
     match ctx.deadline.run(work).await {
-        Ok(findings) => Outcome::new(findings, Report::Dns(Box::new(report))),
+        Ok(mut findings) => {
+            findings.extend(with_previous(ctx.previous.as_deref(), &report));
+            Outcome::new(findings, Report::Dns(Box::new(report)))
+        }
         Err(_) => Outcome::single(Finding::new(
             "deadline",
             State::Unknown,
