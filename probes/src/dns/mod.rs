@@ -13,6 +13,7 @@ mod compare;
 pub mod dkim;
 pub mod dmarc;
 pub mod dnssec;
+pub mod lookup;
 mod nameservers;
 pub mod spf;
 pub mod spf_walk;
@@ -71,7 +72,8 @@ impl Default for DnsSettings {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct DnsReport {
     pub domain: String,
-    /// DNS-querying SPF terms across includes and redirects (the limit is 10).
+    /// DNS-querying SPF terms across includes and redirects on the worst-case evaluation path
+    /// (`spf_walk`'s module doc; the limit is 10).
     pub spf_lookups: Option<u32>,
     pub spf_void_lookups: Option<u32>,
     /// `none`, `quarantine` or `reject`.

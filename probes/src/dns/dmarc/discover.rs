@@ -19,42 +19,22 @@
 //! on. A lookup that fails (SERVFAIL, timeout) ends the walk with that failure: a receiver
 //! meets a temporary error there, never "no record".
 //!
-//! The walk asks DNS through [`DmarcDns`], so the vector tests below inject answers. The
+//! The walk asks DNS through [`Lookups`], so the vector tests below inject answers. The
 //! organizational domain by the public suffix list ([`org_domain_by_psl`], the `psl` crate's
 //! compiled-in list) is what RFC 7489 receivers use; [`Discovery::rfc7489`] says what they find.
 
-use std::future::Future;
-
 use super::parse::{DmarcRecord, is_dmarc};
-use crate::resolver::{DnsFailure, Resolver};
+use crate::dns::lookup::Lookups;
+use crate::resolver::DnsFailure;
 
-/// The DNS questions DMARC discovery asks: the seam vector tests fill with answers.
-pub trait DmarcDns: Sync {
-    /// The TXT records at `name`, each record's strings joined.
-    fn txt(&self, name: &str) -> impl Future<Output = Result<Vec<String>, DnsFailure>> + Send;
-    /// Whether `name` exists in RFC 9989's sense: some A, AAAA or MX record; NXDOMAIN or NODATA
-    /// for all three means it does not.
-    fn exists(&self, name: &str) -> impl Future<Output = Result<bool, DnsFailure>> + Send;
-}
-
-impl DmarcDns for Resolver {
-    async fn txt(&self, name: &str) -> Result<Vec<String>, DnsFailure> {
-        let stub: &crate::resolver::StubResolver = self;
-        stub.txt(name).await
-    }
-
-    async fn exists(&self, name: &str) -> Result<bool, DnsFailure> {
-        match self.mx(name).await {
-            Ok(v) if !v.is_empty() => return Ok(true),
-            Err(DnsFailure::NxDomain) => return Ok(false),
-            Ok(_) | Err(DnsFailure::NoData) => {}
-            Err(f) => return Err(f),
-        }
-        match self.ips(name).await {
-            Ok(v) => Ok(!v.is_empty()),
-            Err(f) if f.is_negative_answer() => Ok(false),
-            Err(f) => Err(f),
-        }
+/// Whether `name` exists in RFC 9989's sense: some MX, A or AAAA record; NXDOMAIN or NODATA
+/// for all three means it does not (the `np=` policy then applies).
+async fn domain_exists<D: Lookups>(dns: &D, name: &str) -> Result<bool, DnsFailure> {
+    match dns.mx_count(name).await {
+        Ok(n) if n > 0 => Ok(true),
+        Err(DnsFailure::NxDomain) => Ok(false),
+        Ok(_) | Err(DnsFailure::NoData) => dns.has_address(name).await,
+        Err(f) => Err(f),
     }
 }
 
@@ -174,7 +154,7 @@ pub struct Discovery {
 
 /// The DMARC records among the TXT records at `_dmarc.<domain>`: Ok(empty) for NXDOMAIN or
 /// NODATA, Err for a lookup that failed.
-async fn dmarc_at<D: DmarcDns>(dns: &D, domain: &str) -> Result<Vec<String>, DnsFailure> {
+async fn dmarc_at<D: Lookups>(dns: &D, domain: &str) -> Result<Vec<String>, DnsFailure> {
     match dns.txt(&format!("_dmarc.{domain}")).await {
         Ok(all) => Ok(all.into_iter().filter(|t| is_dmarc(t)).collect()),
         Err(f) if f.is_negative_answer() => Ok(vec![]),
@@ -184,7 +164,7 @@ async fn dmarc_at<D: DmarcDns>(dns: &D, domain: &str) -> Result<Vec<String>, Dns
 
 /// Finds the DMARC record that applies to `domain` (lowercase, no trailing dot) by the RFC 9989
 /// tree walk, and what RFC 7489 receivers find instead.
-pub async fn discover<D: DmarcDns>(dns: &D, domain: &str) -> Discovery {
+pub async fn discover<D: Lookups>(dns: &D, domain: &str) -> Discovery {
     let mut d = Discovery {
         domain: domain.to_string(),
         levels: vec![],
@@ -243,7 +223,7 @@ pub async fn discover<D: DmarcDns>(dns: &D, domain: &str) -> Discovery {
         let np_differs = rec.nonexistent_policy.is_some()
             && rec.nonexistent_policy != rec.subdomain_policy.clone().or(rec.policy.clone());
         if np_differs {
-            match dns.exists(domain).await {
+            match domain_exists(dns, domain).await {
                 Ok(e) => exists = Some(e),
                 Err(f) => {
                     d.failure = Some((domain.to_string(), f));
@@ -294,7 +274,7 @@ fn organizational_domain(domain: &str, levels: &[Level]) -> String {
 /// domain's by the public suffix list. The walk has usually asked that name already; if not,
 /// it is asked here, and a failure leaves the comparison undecided (`record_at: None` with
 /// the org domain named is then not claimed: the caller sees the failure in `levels`).
-async fn rfc7489<D: DmarcDns>(dns: &D, domain: &str, levels: &[Level]) -> Rfc7489 {
+async fn rfc7489<D: Lookups>(dns: &D, domain: &str, levels: &[Level]) -> Rfc7489 {
     let org = org_domain_by_psl(domain);
     let record_at = if org == domain {
         None
@@ -340,7 +320,7 @@ mod tests {
         }
     }
 
-    impl DmarcDns for Fake {
+    impl Lookups for Fake {
         async fn txt(&self, name: &str) -> Result<Vec<String>, DnsFailure> {
             self.asked.lock().unwrap().push(name.to_string());
             if let Some(f) = self.failing.get(name) {
@@ -348,11 +328,17 @@ mod tests {
             }
             self.txt.get(name).cloned().ok_or(DnsFailure::NxDomain)
         }
-        async fn exists(&self, name: &str) -> Result<bool, DnsFailure> {
+        async fn mx_count(&self, name: &str) -> Result<usize, DnsFailure> {
             if let Some(f) = self.failing.get(name) {
                 return Err(f.clone());
             }
-            Ok(self.existing.iter().any(|e| e == name))
+            match self.existing.iter().any(|e| e == name) {
+                true => Ok(1),
+                false => Err(DnsFailure::NxDomain),
+            }
+        }
+        async fn has_address(&self, name: &str) -> Result<bool, DnsFailure> {
+            self.mx_count(name).await.map(|n| n > 0)
         }
     }
 
