@@ -301,7 +301,6 @@ async fn spf_checks(
     out.extend(walk.findings);
     // check_host() for every sending IP, by mail-auth, as a receiver evaluates it.
     let auth = mail_auth::MessageAuthenticator(r.hickory().clone());
-    let seen = spf_walk::SeenSpf::of(r);
     let helo = settings.helo.clone().unwrap_or_else(|| domain.to_string());
     let sender = format!("postmaster@{domain}");
     for ip in &settings.sending_ips {
@@ -311,6 +310,7 @@ async fn spf_checks(
             "mailauth-probe",
             &sender,
         );
+        let seen = spf_walk::SeenSpf::of(r, *ip);
         let output = auth
             .verify_spf(mail_auth::Parameters::new(params).with_txt_cache(&seen))
             .await;

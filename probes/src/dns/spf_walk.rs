@@ -38,6 +38,8 @@ pub struct Walk {
     /// loop, a chain too deep, a target without an SPF record or with several, or a syntax
     /// error in a record included (not `+all` there, which is valid SPF).
     pub permerror: bool,
+    /// The include and redirect targets read on the path, with their SPF record.
+    pub read: Vec<(String, String)>,
 }
 
 /// Records deeper than this are not followed (a loop or an absurd chain).
@@ -80,6 +82,7 @@ pub async fn walk_for<D: Lookups>(
             voids: 0,
             findings: vec![],
             permerror: false,
+            read: vec![],
         },
     };
     walker
@@ -265,6 +268,7 @@ impl<D: Lookups> Walker<'_, D> {
             return Eval::Error;
         }
         let inc = SpfRecord::parse(&records[0]);
+        self.w.read.push((target.clone(), records[0].clone()));
         for i in inc.issues.iter().filter(|i| i.state == State::Critical) {
             self.w.findings.push(
                 Finding::new(
@@ -298,32 +302,84 @@ pub async fn check_host(r: &Resolver, ip: IpAddr, helo: &str, sender: &str) -> &
         Ok(v) => v,
         Err(result) => return result,
     };
+    // Strict reading first: the domain's records and, when it has one valid record, the
+    // records on the sender's path, so mail-auth evaluates them as receivers read them.
+    let records: Option<Vec<String>> = r.txt_strings(&domain).await.ok().map(|all| {
+        all.into_iter()
+            .map(|p| p.concat())
+            .filter(|t| is_spf(t))
+            .collect()
+    });
+    let walked = match records.as_deref() {
+        Some([one]) if !SpfRecord::parse(one).is_permerror() => {
+            Some(walk_for(&domain, &SpfRecord::parse(one), r, Some(ip)).await)
+        }
+        _ => None,
+    };
+    let mut read: Vec<(String, String)> = match records.as_deref() {
+        Some([one]) => vec![(domain.clone(), one.clone())],
+        _ => vec![],
+    };
+    read.extend(walked.iter().flat_map(|w| w.read.iter().cloned()));
     let auth = mail_auth::MessageAuthenticator(r.hickory().clone());
     let params = if sender.is_empty() {
         mail_auth::spf::verify::SpfParameters::verify_ehlo(ip, helo, "mailauth-probe")
     } else {
         mail_auth::spf::verify::SpfParameters::verify_mail_from(ip, helo, "mailauth-probe", sender)
     };
-    let seen = SeenSpf::of(r);
+    let seen = SeenSpf::from_records(
+        read.iter()
+            .map(|(name, text)| (format!("{name}."), text.as_bytes().to_vec())),
+        ip,
+    );
     let params = mail_auth::Parameters::new(params).with_txt_cache(&seen);
     let lenient = super::spf_result_name(auth.verify_spf(params).await.result());
     if lenient == "none" {
         return lenient;
     }
-    // Strict reading of the records mail-auth read leniently.
-    let Ok(all) = r.txt_strings(&domain).await else {
+    let Some(records) = records else {
         return lenient;
     };
-    let records: Vec<String> = all
-        .into_iter()
-        .map(|p| p.concat())
-        .filter(|t| is_spf(t))
-        .collect();
     if let Some(result) = records_verdict(lenient, &records) {
         return result;
     }
-    let w = walk_for(&domain, &SpfRecord::parse(&records[0]), r, Some(ip)).await;
-    walk_verdict(lenient, &w)
+    match walked {
+        Some(w) => walk_verdict(lenient, &w),
+        None => lenient,
+    }
+}
+
+/// An SPF record as mail-auth should evaluate it for a client at `ip`: without unknown
+/// modifiers, which receivers ignore (RFC 7208 6; mail-auth's parser fails on a `/` in their
+/// value), and without `ip4`/`ip6` terms of the other address family, which never match
+/// (RFC 7208 5.6; mail-auth matches `ip6:` against an IPv4 client's mapped form). A record
+/// our strict parser rejects is left as it is: it is permerror whatever mail-auth makes of it.
+pub(crate) fn for_evaluation(text: &str, ip: IpAddr) -> String {
+    use super::spf::TermKind;
+    let rec = SpfRecord::parse(text);
+    if rec.is_permerror() {
+        return text.to_string();
+    }
+    let mut out = String::from("v=spf1");
+    for t in &rec.terms {
+        let drop = match &t.kind {
+            TermKind::Modifier(_) => true,
+            TermKind::Mechanism {
+                mechanism: Mechanism::Ip6(..),
+                ..
+            } => ip.is_ipv4(),
+            TermKind::Mechanism {
+                mechanism: Mechanism::Ip4(..),
+                ..
+            } => ip.is_ipv6(),
+            _ => false,
+        };
+        if !drop {
+            out.push(' ');
+            out.push_str(&text[t.start..t.end]);
+        }
+    }
+    out
 }
 
 /// The client address and the domain `check_host()` evaluates, or its result when there is
@@ -384,15 +440,34 @@ fn walk_verdict(lenient: &'static str, w: &Walk) -> &'static str {
 pub(super) struct SeenSpf(HashMap<Box<str>, mail_auth::Txt>);
 
 impl SeenSpf {
-    pub(super) fn of(r: &Resolver) -> Self {
+    /// What this run's resolver remembers, as mail-auth evaluates it for a client at `ip`.
+    pub(super) fn of(r: &Resolver, ip: IpAddr) -> Self {
+        Self::from_records(
+            r.remembered_txt()
+                .into_iter()
+                .flat_map(|(name, records)| records.into_iter().map(move |t| (name.clone(), t))),
+            ip,
+        )
+    }
+
+    /// TXT records by name (lower case, trailing dot), each SPF record prepared for a client
+    /// at `ip` ([`for_evaluation`]).
+    pub(super) fn from_records(
+        records: impl IntoIterator<Item = (String, Vec<u8>)>,
+        ip: IpAddr,
+    ) -> Self {
         use mail_auth::common::parse::TxtRecordParser;
         let mut seen = HashMap::new();
-        for (name, records) in r.remembered_txt() {
+        for (name, record) in records {
             // As mail-auth reads an answer: the first record that parses as SPF.
-            if let Some(spf) = records
-                .iter()
-                .find_map(|t| mail_auth::spf::Spf::parse(t).ok())
-            {
+            if seen.contains_key(name.as_str()) {
+                continue;
+            }
+            let text = match std::str::from_utf8(&record) {
+                Ok(t) if is_spf(t) => for_evaluation(t, ip).into_bytes(),
+                _ => record,
+            };
+            if let Ok(spf) = mail_auth::spf::Spf::parse(&text) {
                 seen.insert(name.into_boxed_str(), mail_auth::Txt::from(spf));
             }
         }
@@ -530,6 +605,30 @@ mod tests {
     }
 
     #[test]
+    fn mail_auth_gets_the_record_without_what_receivers_ignore() {
+        let v4: IpAddr = "1.2.3.4".parse().unwrap();
+        let v6: IpAddr = "2001:db8::1".parse().unwrap();
+        // Suite cases modifier-charset-good and cidr6-0-ip4.
+        assert_eq!(
+            for_evaluation("v=spf1 moo.cow-far_out=man:dog/cat ip4:1.2.3.4 -all", v4),
+            "v=spf1 ip4:1.2.3.4 -all"
+        );
+        assert_eq!(for_evaluation("v=spf1 ip6:::1.1.1.1/0", v4), "v=spf1");
+        assert_eq!(
+            for_evaluation(
+                "v=spf1 ip4:1.2.3.4 ip6:2001:db8::/32 redirect=a.example exp=e.example",
+                v6
+            ),
+            "v=spf1 ip6:2001:db8::/32 redirect=a.example exp=e.example"
+        );
+        // A record a strict receiver rejects is passed as it is.
+        assert_eq!(
+            for_evaluation("v=spf1 ipv4:1.2.3.4 -all", v4),
+            "v=spf1 ipv4:1.2.3.4 -all"
+        );
+    }
+
+    #[test]
     fn ip_matching_follows_the_prefix_and_the_family() {
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
         assert!(in_network(ip("192.0.2.200"), ip("192.0.2.0"), 24));
@@ -591,6 +690,7 @@ mod tests {
             voids,
             findings: vec![],
             permerror,
+            read: vec![],
         };
         // include-at-limit: 11 terms in all, but the match comes after the 10th.
         assert_eq!(walk_verdict("pass", &w(11, 0, false)), "pass");
