@@ -1,6 +1,6 @@
 //! The RFC 7208 SPF test suite (openspf.org release 2014.04, shipped in the pyspf sdist as
 //! `test/rfc7208-tests.yml`) run against our `check_host()`
-//! (`mailauth_probes::dns::spf_walk::check_host`).
+//! (`mailauth_probes::dns::spf_check::check_host`).
 //!
 //! Every scenario's `zonedata` is served by an in-process authoritative DNS server on
 //! 127.0.0.1 (UDP, and TCP for truncated answers), so the resolver and mail-auth are tested
@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use hickory_resolver::proto::op::{Edns, Message, MessageType, ResponseCode};
 use hickory_resolver::proto::rr::rdata::{A, AAAA, CNAME, MX, NULL, PTR, TXT};
 use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
-use mailauth_probes::dns::spf_walk::check_host;
+use mailauth_probes::dns::spf_check::check_host;
 use mailauth_probes::resolver::{Resolver, Upstream};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, UdpSocket};

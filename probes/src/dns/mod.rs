@@ -16,6 +16,7 @@ pub mod dnssec;
 pub mod lookup;
 mod nameservers;
 pub mod spf;
+pub mod spf_check;
 pub mod spf_walk;
 pub mod tags;
 
@@ -310,7 +311,7 @@ async fn spf_checks(
             "mailauth-probe",
             &sender,
         );
-        let seen = spf_walk::SeenSpf::of(r, *ip);
+        let seen = spf_check::SeenSpf::of(r, *ip);
         let output = auth
             .verify_spf(mail_auth::Parameters::new(params).with_txt_cache(&seen))
             .await;
