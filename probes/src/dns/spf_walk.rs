@@ -99,7 +99,10 @@ pub async fn walk_for<D: Lookups>(
     w.findings.push(Finding::new(
         "spf:lookups",
         state,
-        format!("SPF needs {} DNS lookups{note}", w.lookups),
+        format!(
+            "SPF needs {} DNS lookups{note} (counted up to `all`, for a sender that matches nothing before it)",
+            w.lookups
+        ),
     ));
     w.findings.push(Finding::new(
         "spf:void",
