@@ -123,6 +123,7 @@ impl CommonFlags {
                 allow_targets: vec![],
                 web: None,
                 public_paths: vec![],
+                enable_lifecycle: false,
             },
             domains: Default::default(),
             probes: vec![probe],
