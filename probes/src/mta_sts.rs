@@ -2,23 +2,18 @@
 //! `https://mta-sts.<domain>/.well-known/mta-sts.txt`, fetched the way a sending MTA fetches
 //! it (certificate verified for the policy host, no redirects, `text/plain`, at most 64 KiB),
 //! parsed strictly, and the MX host patterns it lists. mail-auth parses only the TXT record.
-//! The HTTP/1.1 exchange is hyper's client over our TCP connection and rustls stream (so the
-//! certificate facts are ours to report), bounded in head and body size and by the run's
-//! deadline.
+//! The HTTP/1.1 exchange is hyper's client ([`crate::http`]) over our TCP connection and
+//! rustls stream (so the certificate facts are ours to report), bounded in head and body size
+//! and by the run's deadline.
 
-use std::pin::Pin;
-use std::task::{Context, Poll};
-
-use http_body_util::{BodyExt, Empty, LengthLimitError, Limited};
-use hyper::body::Bytes;
-use hyper::header::{CONNECTION, CONTENT_TYPE, HOST, HeaderMap, USER_AGENT};
-use hyper::{Request, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper::StatusCode;
+use hyper::header::{CONTENT_TYPE, HeaderMap};
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 use crate::ProbeContext;
+use crate::http::{self, BodyError};
 use crate::tls::TlsReport;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -185,65 +180,24 @@ async fn fetch_inner(
 const MAX_HEAD: usize = 16 * 1024;
 
 /// Asks for `/.well-known/mta-sts.txt` over `io` (the verified TLS stream) with hyper's
-/// HTTP/1.1 client, and checks the answer as a sending MTA does: 200, no redirect,
-/// `text/plain`, headers within 16 KiB, a body (plain, chunked or up to the close) within
-/// 64 KiB, UTF-8, a valid policy. The caller's timeout bounds it.
+/// HTTP/1.1 client ([`crate::http::get`]), and checks the answer as a sending MTA does: 200,
+/// no redirect, `text/plain`, headers within 16 KiB, a body (plain, chunked or up to the
+/// close) within 64 KiB, UTF-8, a valid policy. The caller's timeout bounds it.
 pub async fn read_policy<IO>(io: IO, host: &str) -> Result<Policy, String>
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let (mut send, conn) = hyper::client::conn::http1::Builder::new()
-        .max_header_size(MAX_HEAD)
-        .handshake::<_, Empty<Bytes>>(TokioIo::new(CloseIsEof(io)))
+    let answer = http::get(io, host, "/.well-known/mta-sts.txt", None, MAX_HEAD)
         .await
         .map_err(|e| format!("{host}: {e}"))?;
-    let request = Request::get("/.well-known/mta-sts.txt")
-        .header(HOST, host)
-        .header(USER_AGENT, "mailauth-probe")
-        .header(CONNECTION, "close")
-        .body(Empty::new())
-        .map_err(|e| format!("{host}: {e}"))?;
-    let exchange = async move {
-        let answer = send
-            .send_request(request)
-            .await
-            .map_err(|e| format!("{host}: reading the answer: {}", chain(&e)))?;
-        check_head(answer.status(), answer.headers(), host)?;
-        let body = Limited::new(answer.into_body(), MAX_BODY)
-            .collect()
-            .await
-            .map_err(|e| {
-                if e.is::<LengthLimitError>() {
-                    format!("{host}: the policy is over 64 KiB")
-                } else {
-                    format!("{host}: reading the answer: {}", chain(e.as_ref()))
-                }
-            })?
-            .to_bytes();
-        let text = std::str::from_utf8(&body)
-            .map_err(|_| format!("{host}: the policy is not UTF-8 text"))?;
-        parse_policy(text).map_err(|e| format!("policy of {host}: {e}"))
-    };
-    // The connection is driven beside the exchange, which ends first unless the connection
-    // fails (its error is then the exchange's too).
-    let mut exchange = std::pin::pin!(exchange);
-    tokio::select! {
-        biased;
-        r = &mut exchange => r,
-        _ = conn => exchange.await,
-    }
-}
-
-/// `e` and its sources, `: `-separated: hyper's own message is only the outer one ("error
-/// reading a body from connection"), the reason is in its source.
-fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(&format!(": {s}"));
-        source = s.source();
-    }
-    text
+    check_head(answer.status, &answer.headers, host)?;
+    let body = answer.body(MAX_BODY).await.map_err(|e| match e {
+        BodyError::TooLarge => format!("{host}: the policy is over 64 KiB"),
+        BodyError::Read(e) => format!("{host}: reading the answer: {e}"),
+    })?;
+    let text =
+        std::str::from_utf8(&body).map_err(|_| format!("{host}: the policy is not UTF-8 text"))?;
+    parse_policy(text).map_err(|e| format!("policy of {host}: {e}"))
 }
 
 /// Status and headers: 200, not a redirect, `text/plain`.
@@ -275,47 +229,13 @@ fn check_head(status: StatusCode, headers: &HeaderMap, host: &str) -> Result<(),
     Ok(())
 }
 
-/// Many policy hosts close the TCP connection after `Connection: close` without a TLS
-/// close_notify; rustls reports that as `UnexpectedEof`. A sender reads it as the end of the
-/// answer, so does this: hyper then sees an end of stream, which still refuses a body cut
-/// short of its `Content-Length` or last chunk.
-struct CloseIsEof<IO>(IO);
-
-impl<IO: AsyncRead + Unpin> AsyncRead for CloseIsEof<IO> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        match Pin::new(&mut self.0).poll_read(cx, buf) {
-            Poll::Ready(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
-                Poll::Ready(Ok(()))
-            }
-            other => other,
-        }
-    }
-}
-
-impl<IO: AsyncWrite + Unpin> AsyncWrite for CloseIsEof<IO> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use tokio::io::ReadBuf;
+
     use super::*;
 
     #[test]
@@ -353,13 +273,22 @@ mod tests {
         assert!(!mx_matches("mx.example.org", "mx2.example.org"));
     }
 
-    /// `raw` as the policy host's whole answer (then it closes), read by [`read_policy`]
-    /// over an in-memory stream.
+    /// `raw` as the policy host's whole answer to the request (then it closes), read by
+    /// [`read_policy`] over an in-memory stream.
     async fn answer(raw: &[u8]) -> Result<Policy, String> {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let (client, mut server) = tokio::io::duplex(1 << 20);
         let raw = raw.to_vec();
         tokio::spawn(async move {
+            let mut request = Vec::new();
+            while !request.ends_with(b"\r\n\r\n") {
+                let mut byte = [0u8; 1];
+                if server.read(&mut byte).await.ok() != Some(1) {
+                    return;
+                }
+                request.push(byte[0]);
+            }
+            assert!(request.starts_with(b"GET /.well-known/mta-sts.txt HTTP/1.1\r\n"));
             let _ = server.write_all(&raw).await;
             let _ = server.shutdown().await;
             let _ = server.read_to_end(&mut Vec::new()).await;
