@@ -383,6 +383,15 @@ fn exporter_public_paths_default_and_validation() {
     let c = Config::from_str("probes: []\n", Path::new("c.yaml")).unwrap();
     assert_eq!(c.exporter.public_paths, vec!["/-/healthy", "/-/ready"]);
     assert!(c.exporter.web.is_none());
+    // POST /-/reload is off unless asked for (or behind basic auth).
+    assert!(!c.exporter.enable_lifecycle);
+    let on = "exporter:\n  enable_lifecycle: true\nprobes: []\n";
+    assert!(
+        Config::from_str(on, Path::new("c.yaml"))
+            .unwrap()
+            .exporter
+            .enable_lifecycle
+    );
     let err = Config::from_str(
         "exporter:\n  public_paths: [/metrics, /secret]\nprobes: []\n",
         Path::new("c.yaml"),
