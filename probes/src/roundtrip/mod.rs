@@ -989,7 +989,7 @@ mod tests {
             }],
             boundary,
             ignored_below: ignored,
-            errors: vec![],
+            ..Trusted::default()
         }
     }
 
@@ -1050,8 +1050,7 @@ mod tests {
         let empty = Trusted {
             results: vec![],
             boundary: Some(2),
-            ignored_below: 0,
-            errors: vec![],
+            ..Trusted::default()
         };
         let (_, fs) = receiver_verdicts(&mailbox(), &empty, &[]);
         assert_eq!(state_of(&fs, "authres:seed1"), Some(State::Unknown));
