@@ -20,6 +20,9 @@ pub struct AuthResults {
     pub authserv_id: String,
     /// The field's version after the authserv-id (`mx.example.org 1;`), if given.
     pub version: Option<u32>,
+    /// Bare domains written between results where a result was due (Microsoft's recipient
+    /// domain: `smtp.mailfrom=a.example; b.example; dkim=...`), skipped by the parser.
+    pub recipient_domains: Vec<String>,
     /// Each `method=result`, in order; empty for `none`. (Comments outside any result,
     /// after the authserv-id, the version or `none`, are skipped.)
     pub results: Vec<MethodResult>,

@@ -256,6 +256,7 @@ impl<'a> Parser<'a> {
             }
         }
         let mut results = Vec::new();
+        let mut recipient_domains = Vec::new();
         let mut first = true;
         loop {
             if !(id_less && first) {
@@ -274,6 +275,25 @@ impl<'a> Parser<'a> {
                 // A trailing `;`: outside the grammar, but common (Microsoft among others).
                 break;
             }
+            // Microsoft writes the recipient's domain as a bare token between results
+            // (`smtp.mailfrom=a.example; b.example; dkim=...`). A token with a dot followed by
+            // `;` or the end cannot be a method (a method has no dot): skipped and kept.
+            let token_start = self.pos;
+            let token = self.run(is_token_byte);
+            if token.contains('.') {
+                let after = self.pos;
+                let mut ignored = Vec::new();
+                self.cfws(&mut ignored)?;
+                if matches!(self.peek(), None | Some(b';')) {
+                    recipient_domains.push(token.to_string());
+                    if self.peek().is_none() {
+                        break;
+                    }
+                    continue;
+                }
+                self.pos = after;
+            }
+            self.pos = token_start;
             let method_start = self.pos;
             let method = self.keyword();
             if method.is_empty() {
@@ -303,6 +323,7 @@ impl<'a> Parser<'a> {
                         authserv_id,
                         version,
                         results,
+                        recipient_domains,
                     });
                 }
                 self.pos = after;
@@ -317,6 +338,7 @@ impl<'a> Parser<'a> {
             authserv_id,
             version,
             results,
+            recipient_domains,
         })
     }
 

@@ -719,8 +719,8 @@ fn malformed_values_name_the_position() {
             "expected a space",
         ),
         (
-            "thehesiod.com; dkim=none header.d=none;thehesiod.com; dmarc=none",
-            48,
+            "thehesiod.com; dkim=none; thehesiod.com=pass",
+            35,
             "expected `=` after the method `thehesiod`",
         ),
     ];
@@ -785,4 +785,30 @@ fn never_panics_and_stays_linear() {
     assert_eq!(ok(&many).results.len(), 20_000);
     let open = format!("x.example; spf=pass ({}", "(a".repeat(200_000));
     assert_eq!(bad(&open).position, 20);
+}
+
+#[test]
+fn recipient_domain_between_results_is_skipped_and_kept() {
+    // Microsoft (lore.kernel.org/r/20210607164714.311325-19-stylon.wang@amd.com): no
+    // authserv-id, the recipient's domain twice where a result was due.
+    let r = ok("spf=pass (sender IP is 165.204.84.17)
+ smtp.mailfrom=amd.com; lists.freedesktop.org; dkim=none (message not signed)
+ header.d=none;lists.freedesktop.org; dmarc=pass action=none
+ header.from=amd.com;");
+    assert_eq!(r.authserv_id, "");
+    let got: Vec<String> = r.results.iter().map(|m| m.to_string()).collect();
+    assert_eq!(
+        got,
+        [
+            "spf=pass smtp.mailfrom=amd.com",
+            "dkim=none header.d=none",
+            "dmarc=pass action=none header.from=amd.com"
+        ]
+    );
+    assert_eq!(
+        r.recipient_domains,
+        ["lists.freedesktop.org", "lists.freedesktop.org"]
+    );
+    // A dotted token that is followed by `=` is still an error, not a skipped domain.
+    assert!(parse("example.org; dkim=none; a.example=pass").is_err());
 }

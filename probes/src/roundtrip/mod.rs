@@ -986,6 +986,7 @@ mod tests {
                 authserv_id: "mx.lab.test".into(),
                 version: None,
                 results,
+                ..AuthResults::default()
             }],
             boundary,
             ignored_below: ignored,
