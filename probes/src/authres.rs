@@ -86,6 +86,28 @@ pub fn parse(value: &str) -> Result<AuthResults, ParseError> {
     Parser::new(&unfold(value)).header()
 }
 
+/// Parses one `ARC-Authentication-Results` value (RFC 8617 section 4.1.1): the instance
+/// `i=N;`, then an Authentication-Results value. Positions count in the unfolded value after
+/// the instance.
+pub fn parse_arc(value: &str) -> Result<(u32, AuthResults), ParseError> {
+    let text = unfold(value);
+    let bad = |reason: &str| ParseError {
+        position: 0,
+        reason: reason.to_string(),
+    };
+    let (instance, rest) = text
+        .split_once(';')
+        .ok_or_else(|| bad("expected the ARC instance `i=N;` first"))?;
+    let instance = instance
+        .trim()
+        .strip_prefix("i")
+        .map(|s| s.trim_start())
+        .and_then(|s| s.strip_prefix('='))
+        .and_then(|s| s.trim().parse::<u32>().ok())
+        .ok_or_else(|| bad("expected the ARC instance `i=N;` first"))?;
+    Ok((instance, Parser::new(rest).header()?))
+}
+
 /// The value with its folding removed (every CRLF or LF followed by a space or tab) and its
 /// trailing line break dropped: the text that [`ParseError::position`] counts in.
 pub fn unfold(value: &str) -> String {
@@ -112,6 +134,7 @@ pub fn unfold(value: &str) -> String {
 }
 
 mod parse;
+pub mod providers;
 mod trust;
 
 use parse::{Parser, lossy};

@@ -15,6 +15,9 @@ pub struct TrustRule {
     pub authserv_ids: Vec<String>,
     /// `by` hosts of the receiver's own `Received` fields, exact or `*.example.com`.
     pub received_by: Vec<String>,
+    /// Also trust the receiver's fields written directly *below* its `Received` field (Gmail;
+    /// Postfix milters on some versions): see [`trusted_by`].
+    pub fields_below: bool,
 }
 
 impl TrustRule {
@@ -23,6 +26,7 @@ impl TrustRule {
         TrustRule {
             authserv_ids: vec![authserv_id.to_string()],
             received_by: received_by.to_vec(),
+            fields_below: false,
         }
     }
 
@@ -92,6 +96,9 @@ pub fn trusted(headers: &[(&[u8], &[u8])], authserv_id: &str, received_by: &[Str
     trusted_by(headers, &TrustRule::new(authserv_id, received_by))
 }
 
+/// Fields a receiver writes right under its own `Received` field.
+const RECEIVER_BELOW: &[&str] = &["Authentication-Results", "Received-SPF", "DMARC-Filter"];
+
 /// Header fields that carry someone's verdicts but are never the receiver's own final ones.
 const OTHER_VERDICTS: &[(&str, &str)] = &[
     (
@@ -129,8 +136,32 @@ const OTHER_VERDICTS: &[(&str, &str)] = &[
 ///
 /// Trusted are the `Authentication-Results` fields above the boundary whose authserv-id is
 /// one of `rule.authserv_ids`. Without a boundary nothing is trusted and nothing is counted.
+///
+/// With `rule.fields_below`, the fields the receiver wrote right under its `Received` field
+/// are trusted too: the run of fields directly below the boundary made only of what a
+/// receiver adds there (`Authentication-Results`, `Received-SPF`, `DMARC-Filter`, `ARC-*`,
+/// `X-*`), up to the first other field (a `Received`, a `DKIM-Signature`, the message's own
+/// fields). Gmail writes its verdict there, and so do Postfix milters on
+/// some versions (corpus: tests/data/authres-corpus).
 pub fn trusted_by(headers: &[(&[u8], &[u8])], rule: &TrustRule) -> Trusted {
     let boundary = boundary(headers, rule);
+    // The end (exclusive) of the receiver's run of fields below the boundary.
+    let below_end = boundary.map(|b| {
+        let mut end = b + 1;
+        if rule.fields_below {
+            while headers.get(end).is_some_and(|(n, _)| {
+                let n = String::from_utf8_lossy(n);
+                let n = n.trim();
+                let lower = n.to_ascii_lowercase();
+                RECEIVER_BELOW.iter().any(|r| r.eq_ignore_ascii_case(n))
+                    || lower.starts_with("arc-")
+                    || lower.starts_with("x-")
+            }) {
+                end += 1;
+            }
+        }
+        end
+    });
     let mut out = Trusted {
         boundary,
         ..Trusted::default()
@@ -179,7 +210,7 @@ pub fn trusted_by(headers: &[(&[u8], &[u8])], rule: &TrustRule) -> Trusted {
             ));
             continue;
         };
-        if i > b {
+        if i > b && below_end.is_none_or(|end| i >= end) {
             out.ignored_below += 1;
             out.ignored.push(ignore(format!(
                 "below the receiver's Received field (#{b}): already in the message when it arrived (authserv-id `{id}`)"
