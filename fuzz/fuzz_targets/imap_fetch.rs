@@ -66,7 +66,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let m = mailbox();
     let trusted = authres::trusted(&msg.headers, &m.authserv_id, &m.received_by);
-    let (seen, findings) = receiver_verdicts(&m, &trusted, &msg.headers);
+    let (seen, findings) = receiver_verdicts(&m, &trusted, &msg.headers, &Default::default());
     if trusted.boundary.is_none() {
         assert!(seen.is_empty());
         assert_eq!(findings.len(), 1);

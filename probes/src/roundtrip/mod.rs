@@ -669,7 +669,14 @@ async fn judge(
         return;
     };
     let trusted = authres::trusted(&msg.headers, &m.authserv_id, &m.received_by);
-    let (seen, mut fs) = receiver_verdicts(m, &trusted, &msg.headers);
+    let dkim = DkimExpect {
+        domain: Some(message::domain_of(&s.from)),
+        selector: s
+            .expect_selector
+            .clone()
+            .or_else(|| s.signer.as_ref().map(|x| x.selector.clone())),
+    };
+    let (seen, mut fs) = receiver_verdicts(m, &trusted, &msg.headers, &dkim);
     rep.auth = seen;
     findings.append(&mut fs);
     // Spam verdict headers: anywhere in the header block, topmost first. Filters put them in
@@ -806,29 +813,120 @@ fn dkim_result_name(r: &mail_auth::DkimResult) -> &'static str {
     }
 }
 
-/// The receiver's result per method from the trusted headers (a result it accepts wins over
-/// others when a method appears several times, e.g. two DKIM signatures), and a finding per
-/// expected method.
+/// The receiver's result per method from the trusted headers, and a finding per expected
+/// method (see [`judge_verdicts`]).
 pub fn receiver_verdicts(
     m: &SeedMailbox,
     trusted: &authres::Trusted,
     headers: &[(&[u8], &[u8])],
+    dkim: &DkimExpect,
+) -> (Vec<AuthSeen>, Vec<Finding>) {
+    judge_verdicts(
+        &m.name,
+        &[m.authserv_id.clone()],
+        &m.received_by,
+        &m.expect,
+        dkim,
+        trusted,
+        headers,
+    )
+}
+
+/// Which DKIM signature the probe expects: the signing domain (`header.d`, or the domain of
+/// `header.i`) and the selector (`header.s`). Among several DKIM results (an ESP's and the
+/// sender's own), the expected one decides and the others are reported beside it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DkimExpect {
+    pub domain: Option<String>,
+    pub selector: Option<String>,
+}
+
+impl DkimExpect {
+    fn matches(&self, r: &authres::MethodResult) -> bool {
+        let domain = r.property("header", "d").map(str::to_string).or_else(|| {
+            r.property("header", "i")
+                .and_then(|i| i.rsplit_once('@').map(|(_, d)| d.to_string()))
+        });
+        let domain_ok = self.domain.as_deref().is_none_or(|want| {
+            domain
+                .as_deref()
+                .is_some_and(|d| d.trim_end_matches('.').eq_ignore_ascii_case(want))
+        });
+        let selector_ok = self.selector.as_deref().is_none_or(|want| {
+            r.property("header", "s")
+                .is_some_and(|s| s.eq_ignore_ascii_case(want))
+        });
+        domain_ok && selector_ok
+    }
+}
+
+/// The result that decides `method`, and the others reported beside it. For DKIM, the results
+/// of the expected signature are the candidates when there are any. Among the candidates a
+/// result that is not accepted decides: a `fail` for one check in one trusted field is never
+/// hidden by a `pass` for the same check in another.
+pub fn decide<'a>(
+    trusted: &'a authres::Trusted,
+    method: &'a str,
+    accepted: &[String],
+    dkim: &DkimExpect,
+) -> Option<(&'a authres::MethodResult, Vec<&'a authres::MethodResult>)> {
+    let all: Vec<&authres::MethodResult> = trusted.methods(method).collect();
+    let expected: Vec<&authres::MethodResult> = if method == "dkim" {
+        all.iter().copied().filter(|r| dkim.matches(r)).collect()
+    } else {
+        vec![]
+    };
+    let candidates = if expected.is_empty() { &all } else { &expected };
+    let chosen = candidates
+        .iter()
+        .find(|r| !accepted.is_empty() && !accepted.contains(&r.result))
+        .or(candidates.first())
+        .copied()?;
+    let others = all
+        .iter()
+        .copied()
+        .filter(|r| !std::ptr::eq(*r, chosen))
+        .collect();
+    Some((chosen, others))
+}
+
+/// The receiver's verdicts from trusted fields, as findings named after `name`: UNKNOWN
+/// without a boundary or a trusted field, then per expected method OK or CRITICAL.
+pub fn judge_verdicts(
+    name: &str,
+    authserv_ids: &[String],
+    received_by: &[String],
+    expect: &[(String, Vec<String>)],
+    dkim: &DkimExpect,
+    trusted: &authres::Trusted,
+    headers: &[(&[u8], &[u8])],
 ) -> (Vec<AuthSeen>, Vec<Finding>) {
     let mut findings = vec![];
-    let check = format!("authres:{}", m.name);
+    let check = format!("authres:{name}");
+    let ids = authserv_ids
+        .iter()
+        .map(|i| {
+            if i.is_empty() {
+                "(none: Microsoft)".to_string()
+            } else {
+                i.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" or ");
     if trusted.boundary.is_none() {
         findings.push(Finding::new(
             check,
             State::Unknown,
             format!(
                 "no Received header by {} found: cannot tell the receiver's verdicts from a sender's forgery (check received_by)",
-                m.received_by.join(" or ")
+                received_by.join(" or ")
             ),
         ));
         return (vec![], findings);
     }
     if trusted.results.is_empty() {
-        let ids: Vec<String> = headers
+        let seen: Vec<String> = headers
             .iter()
             .filter(|(n, _)| {
                 std::str::from_utf8(n)
@@ -841,12 +939,11 @@ pub fn receiver_verdicts(
             check,
             State::Unknown,
             format!(
-                "no Authentication-Results header by `{}` above the receiver's Received header{}",
-                m.authserv_id,
-                if ids.is_empty() {
+                "no Authentication-Results header by `{ids}` at the receiver's Received header{}",
+                if seen.is_empty() {
                     String::new()
                 } else {
-                    format!(" (ids seen: {})", ids.join(", "))
+                    format!(" (ids seen: {})", seen.join(", "))
                 }
             ),
         ));
@@ -856,16 +953,15 @@ pub fn receiver_verdicts(
         check,
         State::Ok,
         format!(
-            "{} Authentication-Results header(s) by `{}` trusted",
-            trusted.results.len(),
-            m.authserv_id
+            "{} Authentication-Results header(s) by `{ids}` trusted",
+            trusted.results.len()
         ),
     );
     let mut notes = vec![];
     if trusted.ignored_below > 0 {
         notes.push(format!(
-            "ignored {} header(s) claiming `{}` below the receiver's Received header (added before the receiver: forged or stale)",
-            trusted.ignored_below, m.authserv_id
+            "ignored {} header(s) claiming `{ids}` below the receiver's Received header (added before the receiver: forged or stale)",
+            trusted.ignored_below
         ));
     }
     for (i, e) in &trusted.errors {
@@ -878,25 +974,14 @@ pub fn receiver_verdicts(
 
     let mut seen = vec![];
     for method in ["dkim", "spf", "dmarc", "arc"] {
-        let accepted: &[String] = m
-            .expect
+        let accepted: &[String] = expect
             .iter()
             .find(|(x, _)| x == method)
             .map(|(_, v)| v.as_slice())
             .unwrap_or(&[]);
-        let results: Vec<&authres::MethodResult> = trusted
-            .results
-            .iter()
-            .flat_map(|a| a.results.iter())
-            .filter(|r| r.method == method)
-            .collect();
-        let chosen = results
-            .iter()
-            .find(|r| accepted.contains(&r.result))
-            .or(results.first());
-        let check = format!("{method}:{}", m.name);
-        match chosen {
-            Some(r) => {
+        let check = format!("{method}:{name}");
+        match decide(trusted, method, accepted, dkim) {
+            Some((r, others)) => {
                 seen.push(AuthSeen {
                     method: method.into(),
                     result: r.result.clone(),
@@ -904,21 +989,29 @@ pub fn receiver_verdicts(
                 if accepted.is_empty() {
                     continue;
                 }
-                let mut text = format!("{method}={}", r.result);
-                for p in &r.properties {
-                    text.push_str(&format!(" {}.{}={}", p.ptype, p.name, p.value));
-                }
-                if let Some(reason) = &r.reason {
-                    text.push_str(&format!(" reason=\"{reason}\""));
-                }
+                let text = describe(r);
                 let state = if accepted.contains(&r.result) {
                     State::Ok
                 } else {
                     State::Critical
                 };
                 let mut f = Finding::new(check, state, format!("receiver says {text}"));
+                let mut detail = vec![];
                 if state != State::Ok {
-                    f = f.with_detail(format!("expected {method}={}", accepted.join(" or ")));
+                    detail.push(format!("expected {method}={}", accepted.join(" or ")));
+                }
+                if !others.is_empty() {
+                    detail.push(format!(
+                        "also reported: {}",
+                        others
+                            .iter()
+                            .map(|o| describe(o))
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    ));
+                }
+                if !detail.is_empty() {
+                    f = f.with_detail(detail.join("; "));
                 }
                 findings.push(f);
             }
@@ -934,6 +1027,18 @@ pub fn receiver_verdicts(
         }
     }
     (seen, findings)
+}
+
+/// `method=result ptype.name=value ... reason="..."` for a finding.
+fn describe(r: &authres::MethodResult) -> String {
+    let mut text = format!("{}={}", r.method, r.result);
+    for p in &r.properties {
+        text.push_str(&format!(" {p}"));
+    }
+    if let Some(reason) = &r.reason {
+        text.push_str(&format!(" reason=\"{reason}\""));
+    }
+    text
 }
 
 #[cfg(test)]
@@ -1009,7 +1114,7 @@ mod tests {
             Some(3),
             0,
         );
-        let (seen, fs) = receiver_verdicts(&mailbox(), &t, &[]);
+        let (seen, fs) = receiver_verdicts(&mailbox(), &t, &[], &DkimExpect::default());
         assert_eq!(state_of(&fs, "authres:seed1"), Some(State::Ok));
         assert_eq!(state_of(&fs, "dkim:seed1"), Some(State::Critical));
         assert_eq!(state_of(&fs, "spf:seed1"), Some(State::Ok));
@@ -1030,21 +1135,107 @@ mod tests {
         assert_eq!(dkim.detail.as_deref(), Some("expected dkim=pass"));
     }
 
+    fn signed(d: &str, sel: &str, res: &str) -> MethodResult {
+        let mut r = result("dkim", res);
+        r.properties = vec![
+            Property {
+                ptype: "header".into(),
+                name: "d".into(),
+                value: d.into(),
+            },
+            Property {
+                ptype: "header".into(),
+                name: "s".into(),
+                value: sel.into(),
+            },
+        ];
+        r
+    }
+
     #[test]
-    fn an_accepted_result_wins_among_several_signatures() {
+    fn a_fail_is_never_hidden_by_a_pass_for_the_same_check() {
+        // Two trusted fields (or two results in one) disagree about SPF: the fail decides.
         let t = trusted(
-            vec![result("dkim", "fail"), result("dkim", "pass")],
+            vec![result("spf", "pass"), result("spf", "fail")],
             Some(1),
             0,
         );
-        let (seen, fs) = receiver_verdicts(&mailbox(), &t, &[]);
+        let (seen, fs) = receiver_verdicts(&mailbox(), &t, &[], &DkimExpect::default());
+        assert_eq!(seen[0].result, "fail");
+        assert_eq!(state_of(&fs, "spf:seed1"), Some(State::Critical));
+        // The same DKIM signature failing in one field and passing in another.
+        let t = trusted(
+            vec![
+                signed("lab.test", "s1", "fail"),
+                signed("lab.test", "s1", "pass"),
+            ],
+            Some(1),
+            0,
+        );
+        let expect = DkimExpect {
+            domain: Some("lab.test".into()),
+            selector: Some("s1".into()),
+        };
+        let (_, fs) = receiver_verdicts(&mailbox(), &t, &[], &expect);
+        assert_eq!(state_of(&fs, "dkim:seed1"), Some(State::Critical));
+    }
+
+    #[test]
+    fn the_expected_dkim_signature_decides_and_the_others_are_reported_beside_it() {
+        // An ESP's signature fails, the sender's own (the expected one) passes: OK, with the
+        // ESP's reported in the detail.
+        let t = trusted(
+            vec![
+                signed("esp.example", "k1", "fail"),
+                signed("lab.test", "s1", "pass"),
+            ],
+            Some(1),
+            0,
+        );
+        let expect = DkimExpect {
+            domain: Some("lab.test".into()),
+            selector: Some("s1".into()),
+        };
+        let (seen, fs) = receiver_verdicts(&mailbox(), &t, &[], &expect);
         assert_eq!(seen[0].result, "pass");
-        assert_eq!(state_of(&fs, "dkim:seed1"), Some(State::Ok));
+        let f = fs.iter().find(|f| f.check == "dkim:seed1").unwrap();
+        assert_eq!(f.state, State::Ok);
+        assert!(
+            f.detail
+                .as_deref()
+                .unwrap()
+                .contains("header.d=esp.example"),
+            "{f:?}"
+        );
+        // The other way round: the expected signature fails while the ESP's passes.
+        let t = trusted(
+            vec![
+                signed("esp.example", "k1", "pass"),
+                signed("lab.test", "s1", "fail"),
+            ],
+            Some(1),
+            0,
+        );
+        let (seen, fs) = receiver_verdicts(&mailbox(), &t, &[], &expect);
+        assert_eq!(seen[0].result, "fail");
+        assert_eq!(state_of(&fs, "dkim:seed1"), Some(State::Critical));
+        // No result for the expected signature: every signature counts, the worst decides.
+        let other = DkimExpect {
+            domain: Some("elsewhere.example".into()),
+            selector: None,
+        };
+        let (seen, _) = receiver_verdicts(&mailbox(), &t, &[], &other);
+        assert_eq!(seen[0].result, "fail");
     }
 
     #[test]
     fn no_boundary_or_no_trusted_header_is_unknown_not_ok() {
-        let (seen, fs) = receiver_verdicts(&mailbox(), &trusted(vec![], None, 0), &[]);
+        let (seen, fs) = receiver_verdicts(
+            &mailbox(),
+            &trusted(vec![], None, 0),
+            &[],
+            &DkimExpect::default(),
+        );
         assert!(seen.is_empty());
         assert_eq!(state_of(&fs, "authres:seed1"), Some(State::Unknown));
         assert_eq!(fs.len(), 1);
@@ -1053,14 +1244,14 @@ mod tests {
             boundary: Some(2),
             ..Trusted::default()
         };
-        let (_, fs) = receiver_verdicts(&mailbox(), &empty, &[]);
+        let (_, fs) = receiver_verdicts(&mailbox(), &empty, &[], &DkimExpect::default());
         assert_eq!(state_of(&fs, "authres:seed1"), Some(State::Unknown));
     }
 
     #[test]
     fn forgeries_below_the_boundary_are_noted() {
         let t = trusted(vec![result("dkim", "none")], Some(1), 1);
-        let (_, fs) = receiver_verdicts(&mailbox(), &t, &[]);
+        let (_, fs) = receiver_verdicts(&mailbox(), &t, &[], &DkimExpect::default());
         let f = fs.iter().find(|f| f.check == "authres:seed1").unwrap();
         assert!(f.detail.as_deref().unwrap().contains("ignored 1"));
     }
