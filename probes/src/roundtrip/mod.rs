@@ -823,7 +823,7 @@ pub fn receiver_verdicts(
 ) -> (Vec<AuthSeen>, Vec<Finding>) {
     judge_verdicts(
         &m.name,
-        &[m.authserv_id.clone()],
+        std::slice::from_ref(&m.authserv_id),
         &m.received_by,
         &m.expect,
         dkim,
