@@ -832,6 +832,32 @@ pub fn receiver_verdicts(
     )
 }
 
+/// The receiver's verdicts in one raw delivered message (CRLF line ends), read as [`judge`]
+/// reads a delivered copy: mail-auth's header split, then [`authres::trusted_by`] and
+/// [`judge_verdicts`]. `None` when mail-auth cannot read the message or it has no header field.
+pub fn read_verdicts(
+    raw: &[u8],
+    rule: &authres::TrustRule,
+    expect: &[(String, Vec<String>)],
+    dkim: &DkimExpect,
+) -> Option<(authres::Trusted, Vec<AuthSeen>, Vec<Finding>)> {
+    let msg = mail_auth::AuthenticatedMessage::parse(raw)?;
+    if msg.headers.is_empty() {
+        return None;
+    }
+    let trusted = authres::trusted_by(&msg.headers, rule);
+    let (seen, findings) = judge_verdicts(
+        "message",
+        &rule.authserv_ids,
+        &rule.received_by,
+        expect,
+        dkim,
+        &trusted,
+        &msg.headers,
+    );
+    Some((trusted, seen, findings))
+}
+
 /// Which DKIM signature the probe expects: the signing domain (`header.d`, or the domain of
 /// `header.i`) and the selector (`header.s`). Among several DKIM results (an ESP's and the
 /// sender's own), the expected one decides and the others are reported beside it.
