@@ -22,8 +22,8 @@ pub struct Provider {
     pub junk_folders: &'static [&'static str],
     pub imap_host: &'static str,
     pub imap_port: u16,
-    /// The provider no longer takes plain passwords from most accounts: XOAUTH2 (or an app
-    /// password where the provider still offers one) is needed.
+    /// The provider takes no password over IMAP at all: XOAUTH2 only (Microsoft). Gmail and
+    /// the others take an app password (or XOAUTH2).
     pub xoauth2_required: bool,
 }
 
@@ -56,7 +56,7 @@ pub const PROVIDERS: &[Provider] = &[
         junk_folders: &["[Gmail]/Spam", "[Google Mail]/Spam", "Spam"],
         imap_host: "imap.gmail.com",
         imap_port: 993,
-        xoauth2_required: true,
+        xoauth2_required: false,
     },
     Provider {
         key: "outlook",

@@ -88,10 +88,10 @@ pub struct SeedMailbox {
     /// The recipient address.
     pub address: String,
     pub imap: ImapAccount,
-    /// The receiver's authserv-id; only its `Authentication-Results` headers count.
-    pub authserv_id: String,
-    /// `by` names of the receiver's own `Received` header (exact or `*.example.com`).
-    pub received_by: Vec<String>,
+    /// Whose `Authentication-Results` count: the receiver's authserv-id patterns, the `by`
+    /// names of its own `Received` header (exact or `*.example.com`), and whether its verdict
+    /// sits below that header (a `provider:` preset fills these).
+    pub trust: authres::TrustRule,
     /// Accepted results per method (`dkim`, `spf`, `dmarc`, `arc`); methods not listed are
     /// reported but not judged.
     pub expect: Vec<(String, Vec<String>)>,
@@ -668,7 +668,7 @@ async fn judge(
         ));
         return;
     };
-    let trusted = authres::trusted(&msg.headers, &m.authserv_id, &m.received_by);
+    let trusted = authres::trusted_by(&msg.headers, &m.trust);
     let dkim = DkimExpect {
         domain: Some(message::domain_of(&s.from)),
         selector: s
@@ -823,8 +823,8 @@ pub fn receiver_verdicts(
 ) -> (Vec<AuthSeen>, Vec<Finding>) {
     judge_verdicts(
         &m.name,
-        std::slice::from_ref(&m.authserv_id),
-        &m.received_by,
+        &m.trust.authserv_ids,
+        &m.trust.received_by,
         &m.expect,
         dkim,
         trusted,
@@ -1087,8 +1087,7 @@ mod tests {
                 junk_names: vec![],
                 move_to: None,
             },
-            authserv_id: "mx.lab.test".into(),
-            received_by: vec!["mx.lab.test".into()],
+            trust: authres::TrustRule::new("mx.lab.test", &["mx.lab.test".into()]),
             expect: ["dkim", "spf", "dmarc"]
                 .iter()
                 .map(|m| (m.to_string(), vec!["pass".to_string()]))
