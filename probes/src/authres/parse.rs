@@ -14,7 +14,29 @@ pub(super) struct Parser<'a> {
     /// Set once the authserv-id is read (`""` for a field without one), even if a later part
     /// fails: [`trusted`] needs to know whose unparsable field it is.
     pub(super) authserv_id: Option<String>,
+    /// Set by `resinfo` when it stopped before a `method=` that was not preceded by `;`.
+    missing_semicolon: bool,
 }
+
+/// Methods of the IANA Email Authentication Methods registry (RFC 8601 section 6.2): a bare
+/// `name=result` with one of these names, where a property was due, is the next result.
+const METHODS: &[&str] = &[
+    "arc",
+    "auth",
+    "bimi",
+    "dkim",
+    "dkim-adsp",
+    "dkim-atps",
+    "dmarc",
+    "dnswl",
+    "domainkeys",
+    "iprev",
+    "rrvs",
+    "sender-id",
+    "smime",
+    "spf",
+    "vbr",
+];
 
 pub(super) fn lossy(bytes: Vec<u8>) -> String {
     String::from_utf8(bytes).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
@@ -45,6 +67,7 @@ impl<'a> Parser<'a> {
             s: text.as_bytes(),
             pos: 0,
             authserv_id: None,
+            missing_semicolon: false,
         }
     }
 
@@ -259,7 +282,9 @@ impl<'a> Parser<'a> {
         let mut recipient_domains = Vec::new();
         let mut first = true;
         loop {
-            if !(id_less && first) {
+            if std::mem::take(&mut self.missing_semicolon) {
+                // At the next method: the `;` before it was left out.
+            } else if !(id_less && first) {
                 // At the `;`.
                 self.pos += 1;
             }
@@ -450,6 +475,13 @@ impl<'a> Parser<'a> {
                         name: name.to_ascii_lowercase(),
                         value,
                     });
+                }
+                Some(b'=') if METHODS.iter().any(|m| m.eq_ignore_ascii_case(key)) => {
+                    // `spf=pass smtp.mailfrom=a.example dkim=pass ...`: a registered method
+                    // where a property was due is the next result with its `;` left out.
+                    self.pos = key_start;
+                    self.missing_semicolon = true;
+                    break;
                 }
                 Some(b'=') => {
                     self.pos += 1;

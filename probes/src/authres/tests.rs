@@ -812,3 +812,27 @@ fn recipient_domain_between_results_is_skipped_and_kept() {
     // A dotted token that is followed by `=` is still an error, not a skipped domain.
     assert!(parse("example.org; dkim=none; a.example=pass").is_err());
 }
+
+#[test]
+fn a_missing_semicolon_before_a_registered_method_starts_the_next_result() {
+    // No public sample was found (docs/authres.md); the form is the one reported for Zoho.
+    let r = ok(
+        "mx.zohomail.com; dkim=pass header.i=a.example spf=pass smtp.mailfrom=b@a.example dmarc=pass(p=none dis=none) header.from=a.example",
+    );
+    let got: Vec<String> = r.results.iter().map(|m| m.to_string()).collect();
+    assert_eq!(
+        got,
+        [
+            "dkim=pass header.i=a.example",
+            "spf=pass smtp.mailfrom=b@a.example",
+            "dmarc=pass header.from=a.example"
+        ]
+    );
+    assert_eq!(r.results[2].comments, ["p=none dis=none"]);
+    // Other bare names stay properties of their result.
+    let r =
+        ok("example.com; dmarc=pass action=none header.from=a.example; x-tls=pass version=TLSv1.2");
+    assert_eq!(r.results.len(), 2);
+    assert_eq!(r.results[0].properties[0].name, "action");
+    assert_eq!(r.results[1].properties[0].name, "version");
+}
