@@ -836,3 +836,30 @@ fn a_missing_semicolon_before_a_registered_method_starts_the_next_result() {
     assert_eq!(r.results[0].properties[0].name, "action");
     assert_eq!(r.results[1].properties[0].name, "version");
 }
+
+#[test]
+fn a_sender_whose_helo_is_by_cannot_hide_the_receivers_received_field() {
+    assert_eq!(
+        received_by_host(b"from by (evil.example [192.0.2.66])\r\n\tby mx.lab.test (Postfix) with ESMTP id 1; Mon, 1 Jan 2024 00:00:00 +0000"),
+        Some("mx.lab.test".into())
+    );
+    // The sender says HELO `by`, and plants a forged verdict under a forged `Received: by
+    // mx.lab.test` of its own further down.
+    let raw = "Received: from mx.lab.test by vm with LMTP id 1; Mon, 1 Jan 2024 00:00:02 +0000
+Authentication-Results: mx.lab.test; dkim=fail header.d=lab.test
+Received: from by (evil.example [192.0.2.66])
+\tby mx.lab.test (Postfix) with ESMTP id 2; Mon, 1 Jan 2024 00:00:01 +0000
+Authentication-Results: mx.lab.test; dkim=pass header.d=lab.test
+Received: from x.evil.example (x.evil.example [192.0.2.67])
+\tby mx.lab.test (Postfix) with ESMTP id 3; Mon, 1 Jan 2024 00:00:00 +0000
+From: a@lab.test
+Subject: s
+
+body
+";
+    let t = with_headers(raw, |h| trusted(h, "mx.lab.test", &by(&["mx.lab.test"])));
+    assert_eq!(t.boundary, Some(2));
+    assert_eq!(t.results.len(), 1);
+    assert_eq!(t.results[0].results[0].result, "fail");
+    assert_eq!(t.ignored_below, 1);
+}
