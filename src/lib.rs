@@ -6,6 +6,8 @@
 //! - [`config`] parses and validates; its only I/O is reading the file and secret references.
 //! - [`runner`] turns a configured probe and a target into a probe call with a deadline;
 //!   [`scheduler`] decides when; [`state`] keeps the latest results. They format nothing.
+//! - [`tokens`] does the file and process I/O of OAuth2 token sources at run time, for the
+//!   probes crate, which does none of its own.
 //! - [`exporter`] and [`nagios`] render outcomes and never dial out (`/probe` and
 //!   `check_mailauth` go through the runner).
 
@@ -20,6 +22,7 @@ pub mod reports_store;
 pub mod runner;
 pub mod scheduler;
 pub mod state;
+pub mod tokens;
 pub mod verdicts;
 
 /// Installs the one rustls crypto provider of this project (aws-lc-rs, which mail-auth and

@@ -53,8 +53,9 @@ pub struct ProbeContext {
     pub previous: Option<Arc<Outcome>>,
 }
 
-/// The one error type of this crate: what stops a probe from being set up at all.
-/// (What goes wrong while probing is a [`Finding`], not an error.)
+/// The one error type of this crate: what stops a probe from being set up at all, or an
+/// input the app hands in at run time (an OAuth2 token) from being had. (What goes wrong while
+/// probing is a [`Finding`], not an error.)
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("invalid resolver configuration: {0}")]
@@ -63,6 +64,10 @@ pub enum Error {
     Tls(String),
     #[error("invalid target `{target}`: {reason}")]
     Target { target: String, reason: String },
+    /// A [`roundtrip::imap::TokenSource`] could not give a token: the text names the source
+    /// (file path, command name) and why, never the token.
+    #[error("{0}")]
+    Token(String),
 }
 
 /// A password, key or token: never printed by `Debug`, so it cannot reach a log line, an

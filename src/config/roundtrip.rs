@@ -2,7 +2,8 @@
 //! (`submission:` or `direct_to_mx: true`), whether the probe signs it itself (`dkim_sign:`),
 //! and the seed mailboxes that receive it, with their IMAP accounts and the receivers'
 //! authserv-ids. Secrets (passwords, the signing key) come from files or environment
-//! variables; OAuth2 tokens are re-read from their file or command at every run.
+//! variables; OAuth2 tokens are re-read from their file or command at every run (through
+//! [`crate::tokens`], handed to the probe as its token source).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -20,6 +21,7 @@ use serde::Deserialize;
 use super::raw::RawState;
 use super::yaml::{HumanDuration, Node};
 use super::{Ctx, Domain, ProbeSettings};
+use crate::tokens::{TokenCommand, TokenFile};
 
 #[derive(Debug, Deserialize)]
 struct RawRoundtrip {
@@ -553,7 +555,7 @@ pub(super) fn imap_account(
         (Some(None), Some(f), None) => {
             let full = ctx.base_dir.join(f);
             match std::fs::metadata(&full) {
-                Ok(md) if md.is_file() => Some(ImapAuth::OAuth2TokenFile(full)),
+                Ok(md) if md.is_file() => Some(ImapAuth::OAuth2(Arc::new(TokenFile(full)))),
                 Ok(_) => {
                     ctx.error(
                         inode.get("oauth2_token_file").unwrap_or(inode),
@@ -576,7 +578,7 @@ pub(super) fn imap_account(
             }
         }
         (Some(None), None, Some(argv)) if !argv.is_empty() => {
-            Some(ImapAuth::OAuth2TokenCommand(argv.clone()))
+            Some(ImapAuth::OAuth2(Arc::new(TokenCommand(argv.clone()))))
         }
         _ => {
             ctx.error(

@@ -1,5 +1,5 @@
 //! The seed mailbox side of the round trip, over IMAP (async-imap): log in (password or
-//! XOAUTH2 with a token read from a file or a command at each run), find the Junk folder
+//! XOAUTH2 with a token the app's [`TokenSource`] gives at each run), find the Junk folder
 //! (SPECIAL-USE `\Junk` first, then configured names), wait for the test message with IDLE
 //! (polling where IDLE is not offered), fetch it, and delete or move our messages, including
 //! strays of earlier runs. Every step runs under the caller's deadline; errors are text a
@@ -7,18 +7,19 @@
 
 use std::fmt::Debug;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_imap::types::{NameAttribute, UnsolicitedResponse};
 use async_imap::{Client, Session};
 use futures::StreamExt;
+use futures::future::BoxFuture;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use super::message::{TOKEN_HEADER, Token};
-use crate::{ProbeContext, Secret};
+use crate::{Deadline, Error, ProbeContext, Secret};
 
 /// Any byte stream an IMAP session can run over (plain TCP before STARTTLS, then TLS).
 pub trait IoStream: AsyncRead + AsyncWrite + Unpin + Send + Debug {}
@@ -34,15 +35,22 @@ pub enum ImapTls {
     StartTls,
 }
 
+/// Where an XOAUTH2 bearer token comes from, asked once per login. The app implements it
+/// (a file re-read at each run, a command run at each run): this crate does no file or process
+/// I/O of its own. The token comes back as given; [`connect`] takes its first line and refuses
+/// an empty one. Errors name the source, never the token.
+pub trait TokenSource: Send + Sync + Debug {
+    /// The current token, by `deadline` (a source that waits on something must stop then).
+    fn token<'a>(&'a self, deadline: &'a Deadline) -> BoxFuture<'a, Result<Secret, Error>>;
+}
+
 /// How we log in.
 #[derive(Debug, Clone)]
 pub enum ImapAuth {
     Password(Secret),
-    /// XOAUTH2 with a bearer token read from this file at each run (kept fresh by another
-    /// program, e.g. an OAuth2 refresh job).
-    OAuth2TokenFile(PathBuf),
-    /// XOAUTH2 with a token printed by this command (argv) at each run.
-    OAuth2TokenCommand(Vec<String>),
+    /// XOAUTH2 with a bearer token from this source at each run (e.g. a file kept fresh by an
+    /// OAuth2 refresh job, or a command that prints one).
+    OAuth2(Arc<dyn TokenSource>),
 }
 
 /// One seed mailbox's IMAP account.
@@ -144,8 +152,8 @@ pub async fn connect(account: &ImapAccount, ctx: &ProbeContext) -> Result<Mailbo
             .await
             .map_err(|_| step("LOGIN"))?
             .map_err(|(e, _)| format!("{where_}: login as {} refused: {e}", account.username))?,
-        other => {
-            let token = oauth2_token(other, ctx).await?;
+        ImapAuth::OAuth2(source) => {
+            let token = oauth2_token(source.as_ref(), ctx).await?;
             let auth = XOAuth2 {
                 initial: format!("user={}\x01auth=Bearer {}\x01\x01", account.username, token),
                 sent: false,
@@ -213,45 +221,20 @@ async fn greeting(client: &mut Client<Io>, where_: &str, ctx: &ProbeContext) -> 
     }
 }
 
-async fn oauth2_token(auth: &ImapAuth, ctx: &ProbeContext) -> Result<String, String> {
-    let token = match auth {
-        ImapAuth::OAuth2TokenFile(path) => tokio::fs::read_to_string(path).await.map_err(|e| {
-            format!(
-                "cannot read the OAuth2 token file `{}`: {e}",
-                path.display()
-            )
-        })?,
-        ImapAuth::OAuth2TokenCommand(argv) => {
-            let (prog, args) = argv.split_first().ok_or("empty OAuth2 token command")?;
-            let mut cmd = tokio::process::Command::new(prog);
-            cmd.args(args)
-                .kill_on_drop(true)
-                .stdin(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null());
-            let out = ctx
-                .deadline
-                .run(cmd.output())
-                .await
-                .map_err(|_| {
-                    format!("the OAuth2 token command `{prog}` did not finish before the deadline")
-                })?
-                .map_err(|e| format!("cannot run the OAuth2 token command `{prog}`: {e}"))?;
-            if !out.status.success() {
-                return Err(format!(
-                    "the OAuth2 token command `{prog}` failed ({})",
-                    out.status
-                ));
-            }
-            String::from_utf8(out.stdout)
-                .map_err(|_| format!("the OAuth2 token command `{prog}` printed non-UTF-8"))?
-        }
-        ImapAuth::Password(_) => unreachable!("password logins do not use a token"),
-    };
-    let token = token.lines().next().unwrap_or("").trim().to_string();
-    if token.is_empty() || token.bytes().any(|b| b.is_ascii_control()) {
-        return Err("the OAuth2 token is empty or not one line of text".into());
-    }
-    Ok(token)
+/// The bearer token of `source`: its first line, trimmed; empty or control characters refused.
+async fn oauth2_token(source: &dyn TokenSource, ctx: &ProbeContext) -> Result<String, String> {
+    let given = source
+        .token(&ctx.deadline)
+        .await
+        .map_err(|e| e.to_string())?;
+    one_line_token(given.expose())
+        .ok_or_else(|| "the OAuth2 token is empty or not one line of text".into())
+}
+
+/// The first line of `text`, trimmed, when it is a usable bearer token.
+fn one_line_token(text: &str) -> Option<String> {
+    let token = text.lines().next().unwrap_or("").trim();
+    (!token.is_empty() && !token.bytes().any(|b| b.is_ascii_control())).then(|| token.to_string())
 }
 
 /// SASL XOAUTH2: the initial response, then an empty answer to the error challenge a server
@@ -691,5 +674,17 @@ mod tests {
         // In the body, or not ours: nothing.
         assert_eq!(token_in(b"Subject: x\r\n\r\nX-Mailauth-Probe: v=1; owner=a; t=1; id=00000000000000000000000000000000\r\n"), None);
         assert_eq!(token_in(b"X-Mailauth-Probe: v=9\r\n\r\n"), None);
+    }
+
+    #[test]
+    fn a_token_is_its_first_line_trimmed_and_never_empty() {
+        assert_eq!(one_line_token("ya29.abc\n").as_deref(), Some("ya29.abc"));
+        assert_eq!(
+            one_line_token("  tok \r\nsecond line\n").as_deref(),
+            Some("tok")
+        );
+        assert_eq!(one_line_token(""), None);
+        assert_eq!(one_line_token("\n\ntok"), None);
+        assert_eq!(one_line_token("to\x01k"), None);
     }
 }
