@@ -110,6 +110,7 @@ impl CommonFlags {
         }
         if let Some(p) = &self.ca_file {
             config.global.ca_file = Some(p.clone());
+            config.load_ca()?;
         }
         config.load_trust_anchor()
     }
@@ -127,6 +128,7 @@ impl CommonFlags {
                 per_destination_concurrency: 4,
                 drain_timeout: Duration::from_secs(1),
                 ca_file: None,
+                ca_pem: None,
                 trust_anchor: None,
             },
             exporter: Exporter {

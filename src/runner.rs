@@ -49,12 +49,6 @@ impl Runtime {
             let attempt = (shortest / 3).max(std::time::Duration::from_millis(200));
             resolvers.push((u.clone(), Arc::new(Resolver::new(u, attempt)?)));
         }
-        let ca = match &config.global.ca_file {
-            Some(p) => Some(std::fs::read_to_string(p).map_err(|e| {
-                mailauth_probes::Error::Tls(format!("cannot read CA file `{}`: {e}", p.display()))
-            })?),
-            None => None,
-        };
         let mut stores = BTreeMap::new();
         for p in &config.probes {
             if let ProbeSettings::Reports(r) = &p.settings {
@@ -69,7 +63,7 @@ impl Runtime {
         }
         Ok(Runtime {
             stores,
-            tls: Arc::new(TlsClient::new(ca.as_deref())?),
+            tls: Arc::new(TlsClient::new(config.global.ca_pem.as_deref())?),
             resolvers,
             limits: Arc::new(Limits::new(config.global.per_destination_concurrency)),
             global: Arc::new(Semaphore::new(config.global.concurrency)),

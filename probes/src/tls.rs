@@ -54,6 +54,27 @@ pub struct TlsClient {
     extra_ca_pem: Option<Arc<str>>,
 }
 
+/// The certificates of `pem`, the PEM text of extra trusted CAs; an error when it holds none
+/// or one does not parse (the app checks a CA file with this when it loads its config).
+pub fn extra_ca(pem: &str) -> Result<Vec<CertificateDer<'static>>, Error> {
+    use rustls::pki_types::pem::PemObject;
+    let certs = CertificateDer::pem_slice_iter(pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Error::Tls(format!("extra CA: {e}")))?;
+    if certs.is_empty() {
+        return Err(Error::Tls(
+            "extra CA: no certificate in the PEM text".into(),
+        ));
+    }
+    let mut check = RootCertStore::empty();
+    for c in &certs {
+        check
+            .add(c.clone())
+            .map_err(|e| Error::Tls(format!("extra CA: {e}")))?;
+    }
+    Ok(certs)
+}
+
 impl TlsClient {
     /// `extra_ca_pem`: the PEM text of extra trusted CAs (e.g. a private or test CA).
     pub fn new(extra_ca_pem: Option<&str>) -> Result<Self, Error> {
@@ -63,19 +84,10 @@ impl TlsClient {
             let _ = roots.add(c);
         }
         if let Some(pem) = extra_ca_pem {
-            use rustls::pki_types::pem::PemObject;
-            let mut n = 0;
-            for c in CertificateDer::pem_slice_iter(pem.as_bytes()) {
-                let c = c.map_err(|e| Error::Tls(format!("extra CA: {e}")))?;
+            for c in extra_ca(pem)? {
                 roots
                     .add(c)
                     .map_err(|e| Error::Tls(format!("extra CA: {e}")))?;
-                n += 1;
-            }
-            if n == 0 {
-                return Err(Error::Tls(
-                    "extra CA: no certificate in the PEM text".into(),
-                ));
             }
         }
         Ok(TlsClient {

@@ -77,6 +77,9 @@ pub struct Global {
     /// How long SIGTERM waits for runs in flight before exiting.
     pub drain_timeout: Duration,
     pub ca_file: Option<PathBuf>,
+    /// The PEM text of `ca_file`, read and checked when the config is loaded
+    /// ([`Config::load_ca`]): the runner hands it to the probes' TLS client.
+    pub ca_pem: Option<Arc<str>>,
     pub trust_anchor: Option<PathBuf>,
 }
 
@@ -190,6 +193,21 @@ impl Config {
                 diagnostics: diags,
             }),
         }
+    }
+
+    /// Reads `global.ca_file` (when set) into `global.ca_pem`; an error naming the file when it
+    /// cannot be read or holds no usable certificate.
+    pub fn load_ca(&mut self) -> Result<(), String> {
+        let Some(path) = &self.global.ca_file else {
+            self.global.ca_pem = None;
+            return Ok(());
+        };
+        let pem = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read CA file `{}`: {e}", path.display()))?;
+        mailauth_probes::tls::extra_ca(&pem)
+            .map_err(|e| format!("CA file `{}`: {e}", path.display()))?;
+        self.global.ca_pem = Some(pem.into());
+        Ok(())
     }
 
     /// Reads `global.trust_anchor` (when set) and hands its text to every dns probe.
@@ -435,6 +453,14 @@ fn build(root: &Node, path: &Path, diags: &mut Vec<Diagnostic>) -> Option<Config
         domains,
         probes,
     };
+    if let Err(e) = config.load_ca() {
+        let node = root
+            .get("global")
+            .and_then(|g| g.get("ca_file"))
+            .unwrap_or(root);
+        ctx.error(node, "global.ca_file", e);
+        return None;
+    }
     if let Err(e) = config.load_trust_anchor() {
         let node = root
             .get("global")
@@ -517,6 +543,7 @@ fn build_global(root: &Node, raw: &RawConfig, ctx: &mut Ctx) -> Option<Global> {
             .map(|d| d.0)
             .unwrap_or(Duration::from_secs(10)),
         ca_file: g.ca_file.as_ref().map(|p| ctx.base_dir.join(p)),
+        ca_pem: None,
         trust_anchor: g.trust_anchor.as_ref().map(|p| ctx.base_dir.join(p)),
     })
 }

@@ -511,3 +511,31 @@ fn provider_errors_are_reported_in_place() {
     .diagnostics;
     assert!(d.iter().any(|x| x.message.contains("authserv_id")), "{d:?}");
 }
+
+#[test]
+fn the_ca_file_is_read_and_checked_when_the_config_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yaml");
+    let text = format!("global:\n  ca_file: ca.pem\n{MINIMAL_PROBE}");
+    // Source of the fixture: tests/data/ca/README.md.
+    let pem = include_str!("../../tests/data/ca/isrg-root-x2.pem");
+    std::fs::write(dir.path().join("ca.pem"), pem).unwrap();
+    let c = Config::from_str(&text, &config).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(c.global.ca_pem.as_deref(), Some(pem));
+
+    std::fs::write(dir.path().join("ca.pem"), "not a certificate\n").unwrap();
+    let diags = match Config::from_str(&text, &config) {
+        Ok(_) => panic!("a CA file without a certificate was accepted"),
+        Err(e) => e.diagnostics,
+    };
+    let want = format!(
+        "CA file `{}`: TLS setup: extra CA: no certificate in the PEM text",
+        dir.path().join("ca.pem").display()
+    );
+    assert!(
+        diags
+            .iter()
+            .any(|d| d.path == "global.ca_file" && d.mark.line == 2 && d.message == want),
+        "{diags:?}"
+    );
+}
