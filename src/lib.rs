@@ -6,6 +6,7 @@
 //! - [`config`] parses and validates; its only I/O is reading the file and secret references.
 //! - [`runner`] turns a configured probe and a target into a probe call with a deadline;
 //!   [`scheduler`] decides when; [`state`] keeps the latest results. They format nothing.
+//!   [`store`] keeps what must outlive a run (the report stores).
 //! - [`tokens`] does the file and process I/O of OAuth2 token sources at run time, for the
 //!   probes crate, which does none of its own.
 //! - [`exporter`] and [`nagios`] render outcomes and never dial out (`/probe` and
@@ -18,10 +19,10 @@ pub mod daemon;
 pub mod exporter;
 pub mod nagios;
 pub mod report;
-pub mod reports_store;
 pub mod runner;
 pub mod scheduler;
 pub mod state;
+pub mod store;
 pub mod tokens;
 pub mod verdicts;
 

@@ -403,7 +403,7 @@ fn reports_summary(
     let ProbeSettings::Reports(r) = &p.settings else {
         unreachable!("matched above")
     };
-    let store = mailauth_probe::reports_store::ReportStore::open(&r.store, r.keep_days)?;
+    let store = mailauth_probe::store::reports::ReportStore::open(&r.store, r.keep_days)?;
     let sources = store.sources(days)?;
     let reporters = store.reporters(days)?;
     let text =

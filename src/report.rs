@@ -120,8 +120,8 @@ pub fn worst(records: &[RunRecord]) -> State {
 /// sources first seen within the window, and the reporters that saw failures.
 pub fn reports_summary(
     probe: &str,
-    store: &crate::reports_store::ReportStore,
-    sources: &[crate::reports_store::SourceRow],
+    store: &crate::store::reports::ReportStore,
+    sources: &[crate::store::reports::SourceRow],
     reporters: &[(String, u64, u64)],
     days: u32,
     top: usize,

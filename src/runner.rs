@@ -2,7 +2,6 @@
 //! and the concurrency limits. The scheduler, `/probe`, `run` and `check_mailauth` all run
 //! probes through here, so a verdict means the same wherever it is read.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -12,7 +11,8 @@ use mailauth_probes::{Deadline, Finding, Limits, Outcome, ProbeContext, State};
 use tokio::sync::Semaphore;
 
 use crate::config::{Config, Probe, ProbeSettings};
-use crate::reports_store::ReportStore;
+use crate::store::ReportStores;
+use crate::store::reports::{Counters, ReportStore};
 
 /// What runs share for one config generation: the resolver, the global concurrency limit and
 /// the per-destination limits.
@@ -23,9 +23,8 @@ pub struct Runtime {
     global: Arc<Semaphore>,
     global_limit: usize,
     tls: Arc<TlsClient>,
-    /// The report store of each `kind: reports` probe, or why it could not be opened (the
-    /// probe then reports that as UNKNOWN; the daemon keeps serving).
-    stores: BTreeMap<String, Result<Arc<ReportStore>, String>>,
+    /// The report stores of the `kind: reports` probes (see [`ReportStores`]).
+    stores: ReportStores,
 }
 
 impl Runtime {
@@ -49,20 +48,8 @@ impl Runtime {
             let attempt = (shortest / 3).max(std::time::Duration::from_millis(200));
             resolvers.push((u.clone(), Arc::new(Resolver::new(u, attempt)?)));
         }
-        let mut stores = BTreeMap::new();
-        for p in &config.probes {
-            if let ProbeSettings::Reports(r) = &p.settings {
-                let opened = ReportStore::open(&r.store, r.keep_days)
-                    .map(Arc::new)
-                    .map_err(|e| e.to_string());
-                if let Err(e) = &opened {
-                    tracing::error!(probe = %p.name, "{e}");
-                }
-                stores.insert(p.name.clone(), opened);
-            }
-        }
         Ok(Runtime {
-            stores,
+            stores: ReportStores::open(config),
             tls: Arc::new(TlsClient::new(config.global.ca_pem.as_deref())?),
             resolvers,
             limits: Arc::new(Limits::new(config.global.per_destination_concurrency)),
@@ -72,11 +59,8 @@ impl Runtime {
     }
 
     /// The report counters of every `kind: reports` probe whose store is open.
-    pub fn report_counters(&self) -> Vec<(String, crate::reports_store::Counters)> {
-        self.stores
-            .iter()
-            .filter_map(|(p, s)| Some((p.clone(), s.as_ref().ok()?.counters())))
-            .collect()
+    pub fn report_counters(&self) -> Vec<(String, Counters)> {
+        self.stores.counters()
     }
 
     /// The open report store of probe `name`.

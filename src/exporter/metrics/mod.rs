@@ -30,7 +30,7 @@ pub struct DaemonFacts {
     pub reload_successful: bool,
     pub last_reload_success: f64,
     /// The cumulative counters of every `kind: reports` probe's store.
-    pub reports: Vec<(String, crate::reports_store::Counters)>,
+    pub reports: Vec<(String, crate::store::reports::Counters)>,
 }
 
 #[derive(Debug)]

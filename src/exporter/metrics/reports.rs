@@ -8,7 +8,7 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::registry::Unit;
 
 use super::{Labels, gauges};
-use crate::reports_store::Counters;
+use crate::store::reports::Counters;
 
 fn counters(
     enc: &mut DescriptorEncoder,
