@@ -562,7 +562,10 @@ fn main() {
             resolver: Arc::new(resolver),
             deadline: Deadline::after(Duration::from_secs(60)),
             limits: Arc::new(Limits::new(4)),
-            tls: Arc::new(TlsClient::new(Some(&ca)).expect("TLS client")),
+            tls: Arc::new(
+                TlsClient::new(mailauth_probe::trust::system_roots(), Some(&ca))
+                    .expect("TLS client"),
+            ),
             previous: None,
         };
         let account = ImapAccount {

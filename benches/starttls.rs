@@ -100,7 +100,7 @@ async fn one_check(tls: &TlsClient, mx: &str) -> Result<(), String> {
 fn ours(mx: &str) -> (f64, f64, u64, usize, f64) {
     let ca = std::fs::read_to_string(format!("{}/pki/ca.pem", lab_dir())).expect("lab CA");
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-    let tls = Arc::new(TlsClient::new(Some(&ca)).unwrap());
+    let tls = Arc::new(TlsClient::new(mailauth_probe::trust::system_roots(), Some(&ca)).unwrap());
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

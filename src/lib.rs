@@ -7,6 +7,7 @@
 //! - [`runner`] turns a configured probe and a target into a probe call with a deadline;
 //!   [`scheduler`] decides when; [`state`] keeps the latest results. They format nothing.
 //!   [`store`] keeps what must outlive a run (the report stores).
+//! - [`trust`] loads the system's CA roots for the probes' TLS client.
 //! - [`tokens`] does the file and process I/O of OAuth2 token sources at run time, for the
 //!   probes crate, which does none of its own.
 //! - [`exporter`] and [`nagios`] render outcomes and never dial out (`/probe` and
@@ -24,6 +25,7 @@ pub mod scheduler;
 pub mod state;
 pub mod store;
 pub mod tokens;
+pub mod trust;
 pub mod verdicts;
 
 /// Installs the one rustls crypto provider of this project (aws-lc-rs, which mail-auth and

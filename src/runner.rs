@@ -50,7 +50,10 @@ impl Runtime {
         }
         Ok(Runtime {
             stores: ReportStores::open(config),
-            tls: Arc::new(TlsClient::new(config.global.ca_pem.as_deref())?),
+            tls: Arc::new(TlsClient::new(
+                crate::trust::system_roots(),
+                config.global.ca_pem.as_deref(),
+            )?),
             resolvers,
             limits: Arc::new(Limits::new(config.global.per_destination_concurrency)),
             global: Arc::new(Semaphore::new(config.global.concurrency)),

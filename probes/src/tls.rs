@@ -46,10 +46,13 @@ pub struct TlsReport {
     pub cipher: Option<String>,
 }
 
-/// Builds TLS client configurations trusting the system's roots and an extra CA.
+/// Builds TLS client configurations trusting the system's roots and an extra CA. The app
+/// loads the system's roots and hands them in: this crate reads no files.
 #[derive(Debug, Clone)]
 pub struct TlsClient {
     roots: Arc<RootCertStore>,
+    /// The system roots that `roots` took, for clients that build their own TLS setup (lettre).
+    system_roots: Arc<[CertificateDer<'static>]>,
     /// The extra CAs as given, for clients that build their own TLS setup (lettre).
     extra_ca_pem: Option<Arc<str>>,
 }
@@ -76,13 +79,18 @@ pub fn extra_ca(pem: &str) -> Result<Vec<CertificateDer<'static>>, Error> {
 }
 
 impl TlsClient {
-    /// `extra_ca_pem`: the PEM text of extra trusted CAs (e.g. a private or test CA).
-    pub fn new(extra_ca_pem: Option<&str>) -> Result<Self, Error> {
+    /// `system_roots`: the system's trusted roots, as the app loaded them (one that does not
+    /// parse is skipped, as a system store may hold one); `extra_ca_pem`: the PEM text of
+    /// extra trusted CAs (e.g. a private or test CA).
+    pub fn new(
+        system_roots: Vec<CertificateDer<'static>>,
+        extra_ca_pem: Option<&str>,
+    ) -> Result<Self, Error> {
         let mut roots = RootCertStore::empty();
-        let native = rustls_native_certs::load_native_certs();
-        for c in native.certs {
-            let _ = roots.add(c);
-        }
+        let system_roots: Vec<_> = system_roots
+            .into_iter()
+            .filter(|c| roots.add(c.clone()).is_ok())
+            .collect();
         if let Some(pem) = extra_ca_pem {
             for c in extra_ca(pem)? {
                 roots
@@ -92,8 +100,14 @@ impl TlsClient {
         }
         Ok(TlsClient {
             roots: Arc::new(roots),
+            system_roots: system_roots.into(),
             extra_ca_pem: extra_ca_pem.map(Arc::from),
         })
+    }
+
+    /// The system's roots this client trusts (DER).
+    pub fn system_roots(&self) -> &[CertificateDer<'static>] {
+        &self.system_roots
     }
 
     /// The extra trusted CAs (PEM), if any were configured.

@@ -86,7 +86,8 @@ pub async fn results(
         .map_err(|e| format!("cannot reach the daemon at {authority}: {e}"))?;
     let _ = tcp.set_nodelay(true);
     let answer = if tls {
-        let client = TlsClient::new(access.ca_pem.as_deref()).map_err(|e| e.to_string())?;
+        let client = TlsClient::new(crate::trust::system_roots(), access.ca_pem.as_deref())
+            .map_err(|e| e.to_string())?;
         let (stream, report) = client
             .handshake(tcp, host)
             .await

@@ -14,7 +14,7 @@
 use lettre::address::{Address, Envelope};
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{
-    AsyncSmtpConnection, AsyncTokioStream, Certificate, TlsParameters,
+    AsyncSmtpConnection, AsyncTokioStream, Certificate, CertificateStore, TlsParameters,
 };
 use lettre::transport::smtp::extension::ClientId;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -72,7 +72,12 @@ pub struct Accepted {
 }
 
 fn tls_parameters(host: &str, ctx: &ProbeContext) -> Result<TlsParameters, String> {
-    let mut b = TlsParameters::builder(host.to_string());
+    // The roots the app handed in, not lettre's own load of the system store (a file read).
+    let mut b = TlsParameters::builder(host.to_string()).certificate_store(CertificateStore::None);
+    for root in ctx.tls.system_roots() {
+        let cert = Certificate::from_der(root.to_vec()).map_err(|e| format!("system CA: {e}"))?;
+        b = b.add_root_certificate(cert);
+    }
     if let Some(pem) = ctx.tls.extra_ca_pem() {
         let cert = Certificate::from_pem(pem.as_bytes()).map_err(|e| format!("extra CA: {e}"))?;
         b = b.add_root_certificate(cert);
