@@ -19,6 +19,7 @@ pub mod authres;
 pub mod deadline;
 pub mod dns;
 pub mod dnsbl;
+pub mod http;
 pub mod limits;
 pub mod mta_sts;
 pub mod outcome;
