@@ -6,7 +6,7 @@
 //! is kept for what needs its machinery: DNSSEC validation and mail-auth's SPF evaluation.
 
 mod stub;
-pub use stub::StubResolver;
+pub use stub::{Soa, StubResolver};
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -41,6 +41,16 @@ pub enum DnsFailure {
     /// order): nobody can resolve it.
     #[error("CNAME loop: {}", .0.join(" → "))]
     CnameLoop(Vec<String>),
+    /// The name is an alias whose chain of CNAMEs is longer than resolvers follow (the names,
+    /// in order, as far as we followed them).
+    #[error("CNAME chain longer than {} aliases: {}", stub::MAX_ALIASES, .0.join(" → "))]
+    AliasChainTooLong(Vec<String>),
+    /// NOERROR with no answer and no SOA, NS records in the authority section and AA clear:
+    /// the server sent us elsewhere instead of answering. From a recursive resolver this
+    /// means it does not recurse for us; from a server the parent names as authoritative, a
+    /// lame delegation. Not NODATA: it says nothing about whether the record exists.
+    #[error("a referral, not an answer (the server does not answer for this name)")]
+    Referral,
     #[error("{0}")]
     Other(String),
 }
@@ -84,6 +94,21 @@ fn kind_of(e: &NetError) -> &'static str {
         NetError::Dns(DnsError::DnssecBogus) => "DNSSEC validation failed (bogus)",
         _ => "resolver error",
     }
+}
+
+/// The addresses of a host, A and AAAA asked together ([`StubResolver::ips_via`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Addresses {
+    /// Every address found; or, when neither family gave one, why (the failure rather than
+    /// the negative answer when one family failed and the other had nothing).
+    pub ips: Result<Vec<std::net::IpAddr>, DnsFailure>,
+    /// The alias targets the lookup went through (empty unless the name is a CNAME).
+    pub aliases: Vec<String>,
+    /// A family whose lookup failed (SERVFAIL, REFUSED, timeout, ...; not NXDOMAIN or
+    /// NODATA) while the other gave addresses, which `ips` then holds alone: the record type
+    /// asked (A or AAAA) and why. Senders of that family meet the failure; a caller must
+    /// report it, not take the other family's addresses as "every address".
+    pub failed: Option<(RecordType, DnsFailure)>,
 }
 
 /// Where the resolver sends its queries.

@@ -28,7 +28,7 @@ use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::oneshot;
 
-use super::{DnsFailure, absolute, relative};
+use super::{Addresses, DnsFailure, absolute, relative};
 
 /// The EDNS payload size we advertise (the DNS flag day 2020 value): answers larger than this
 /// come truncated and are asked again over TCP.
@@ -38,7 +38,15 @@ const EDNS_PAYLOAD: u16 = 1232;
 const MAX_MESSAGE: usize = 65_535;
 
 /// Where [`StubResolver`] follows an alias chain: this many names past the one asked.
-const MAX_ALIASES: usize = 8;
+pub(super) const MAX_ALIASES: usize = 8;
+
+/// A zone's SOA as one server answered it ([`StubResolver::soa`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Soa {
+    pub serial: u32,
+    /// The AA bit: the server answered as an authority for the zone.
+    pub authoritative: bool,
+}
 
 /// The configured servers, asked in turn, each question answered fresh (no cache). Every
 /// [`super::Resolver`] is one of these for plain lookups; the nameserver check makes one per
@@ -220,7 +228,7 @@ impl StubResolver {
                         .filter_map(|r| pick(&r.data))
                         .collect();
                     let result = if v.is_empty() {
-                        Err(DnsFailure::NoData)
+                        Err(nothing_in(&reply))
                     } else {
                         Ok(v)
                     };
@@ -228,10 +236,10 @@ impl StubResolver {
                 }
                 // The answer stops at an alias whose target it does not hold: ask for that.
                 None if chain.len() > asked => continue,
-                None => return (Err(DnsFailure::NoData), chain),
+                None => return (Err(nothing_in(&reply)), chain),
             }
         }
-        (Err(DnsFailure::NoData), chain)
+        (Err(too_long(&chain)), chain)
     }
 
     /// IPv4 addresses of `name` (an absolute name; a trailing dot is added).
@@ -295,14 +303,27 @@ impl StubResolver {
         .await
     }
 
-    /// The SOA serial of `name`.
-    pub async fn soa_serial(&self, name: &str) -> Result<u32, DnsFailure> {
-        self.records(name, RecordType::SOA, |d| match d {
-            RData::SOA(s) => Some(s.serial),
+    /// The SOA of `name` (a zone apex; no alias followed) as the server answered it: its
+    /// serial and whether the answer was authoritative (AA set), which tells a server that
+    /// serves the zone from one that answers from elsewhere (a recursive or caching server:
+    /// a lame delegation when the parent names it).
+    pub async fn soa(&self, name: &str) -> Result<Soa, DnsFailure> {
+        let name = parse_name(name)?;
+        let reply = self.ask(&name, RecordType::SOA, false).await?;
+        if reply.metadata.response_code == ResponseCode::NXDomain {
+            return Err(DnsFailure::NxDomain);
+        }
+        let serial = reply.answers.iter().find_map(|r| match &r.data {
+            RData::SOA(s) if r.name == name => Some(s.serial),
             _ => None,
-        })
-        .await
-        .map(|v| v[0])
+        });
+        match serial {
+            Some(serial) => Ok(Soa {
+                serial,
+                authoritative: reply.metadata.authoritative,
+            }),
+            None => Err(nothing_in(&reply)),
+        }
     }
 
     /// PTR names of an address, asked of the configured servers (never answered locally:
@@ -332,21 +353,30 @@ impl StubResolver {
         if reply.answers.iter().any(|r| r.record_type() == rtype) {
             Ok(reply.answers)
         } else {
-            Err(DnsFailure::NoData)
+            Err(nothing_in(&reply))
         }
     }
 
-    /// IPv4 and IPv6 addresses of `name`.
+    /// IPv4 and IPv6 addresses of `name`. A family whose lookup failed while the other gave
+    /// addresses is left out without a word: where that matters (an MX host), use
+    /// [`Self::ips_via`], which says so.
     pub async fn ips(&self, name: &str) -> Result<Vec<IpAddr>, DnsFailure> {
-        self.ips_via(name).await.0
+        self.ips_via(name).await.ips
     }
 
-    /// IPv4 and IPv6 addresses of `name`, and the alias targets the lookup went through
-    /// (empty unless `name` is a CNAME): an alias is seen without a CNAME question of its own.
-    pub async fn ips_via(&self, name: &str) -> (Result<Vec<IpAddr>, DnsFailure>, Vec<String>) {
+    /// IPv4 and IPv6 addresses of `name`, the alias targets the lookup went through (an
+    /// alias is seen without a CNAME question of its own), and the family whose lookup failed
+    /// while the other answered (see [`Addresses`]).
+    pub async fn ips_via(&self, name: &str) -> Addresses {
         let name = match parse_name(name) {
             Ok(n) => n,
-            Err(f) => return (Err(f), vec![]),
+            Err(f) => {
+                return Addresses {
+                    ips: Err(f),
+                    aliases: vec![],
+                    failed: None,
+                };
+            }
         };
         let ((v4, chain4), (v6, chain6)) = futures::join!(
             self.records_along(name.clone(), RecordType::A, |d| match d {
@@ -360,23 +390,45 @@ impl StubResolver {
         );
         let chain = if chain4.len() > 1 { chain4 } else { chain6 };
         let aliases = chain[1..].iter().map(|n| relative(&n.to_ascii())).collect();
-        let ips = match (v4, v6) {
-            (Err(a), Err(b)) => Err(if a.is_negative_answer() { b } else { a }),
-            (v4, v6) => Ok(v4
-                .unwrap_or_default()
-                .into_iter()
-                .chain(v6.unwrap_or_default())
-                .collect()),
-        };
-        (ips, aliases)
+        let (ips, failed) = combine(v4, v6);
+        Addresses {
+            ips,
+            aliases,
+            failed,
+        }
     }
-
     /// Whether `ip` is among the addresses of `name`, asking only for `ip`'s family (A for
     /// IPv4, AAAA for IPv6): the forward half of forward-confirmed reverse DNS.
     pub async fn resolves_to(&self, name: &str, ip: IpAddr) -> Result<bool, DnsFailure> {
         match ip {
             IpAddr::V4(v4) => Ok(self.ipv4(name).await?.contains(&v4)),
             IpAddr::V6(v6) => Ok(self.ipv6(name).await?.contains(&v6)),
+        }
+    }
+}
+
+/// The A and AAAA lookups of one name as one answer (see [`Addresses`]).
+#[allow(clippy::type_complexity)]
+fn combine(
+    v4: Result<Vec<IpAddr>, DnsFailure>,
+    v6: Result<Vec<IpAddr>, DnsFailure>,
+) -> (
+    Result<Vec<IpAddr>, DnsFailure>,
+    Option<(RecordType, DnsFailure)>,
+) {
+    match (v4, v6) {
+        (Err(a), Err(b)) => (Err(if a.is_negative_answer() { b } else { a }), None),
+        (Ok(v4), Ok(v6)) => (Ok(v4.into_iter().chain(v6).collect()), None),
+        (Ok(v), Err(f)) | (Err(f), Ok(v)) => {
+            let failed = (!f.is_negative_answer()).then(|| {
+                let asked = if v.first().is_some_and(IpAddr::is_ipv4) {
+                    RecordType::AAAA
+                } else {
+                    RecordType::A
+                };
+                (asked, f)
+            });
+            (Ok(v), failed)
         }
     }
 }
@@ -414,8 +466,29 @@ fn follow(
             )));
         }
         if chain.len() > MAX_ALIASES + 1 {
-            return Some(Err(DnsFailure::NoData));
+            return Some(Err(too_long(chain)));
         }
+    }
+}
+
+/// The chain of aliases past [`MAX_ALIASES`], as an error.
+fn too_long(chain: &[Name]) -> DnsFailure {
+    DnsFailure::AliasChainTooLong(chain.iter().map(|n| relative(&n.to_ascii())).collect())
+}
+
+/// Why a NOERROR reply holds nothing for the question: NODATA, unless it is a referral
+/// (no SOA, NS records in the authority section, AA clear: RFC 2308 2.2 tells the two
+/// apart), which says nothing about the record.
+fn nothing_in(reply: &Message) -> DnsFailure {
+    let authority = |t| reply.authorities.iter().any(|r| r.record_type() == t);
+    if !reply.metadata.authoritative
+        && reply.answers.is_empty()
+        && !authority(RecordType::SOA)
+        && authority(RecordType::NS)
+    {
+        DnsFailure::Referral
+    } else {
+        DnsFailure::NoData
     }
 }
 
@@ -716,6 +789,78 @@ mod tests {
         assert_eq!(
             DnsFailure::CnameLoop(vec!["a".into(), "a".into()]).to_string(),
             "CNAME loop: a → a"
+        );
+    }
+
+    #[test]
+    fn alias_chains_past_the_limit_are_an_error_not_nodata() {
+        let names: Vec<String> = (0..=MAX_ALIASES + 1)
+            .map(|i| format!("a{i}.test."))
+            .collect();
+        let answers: Vec<Record> = names.windows(2).map(|w| alias(&w[0], &w[1])).collect();
+        let mut chain = chain_of(&["a0.test."]);
+        match follow(&mut chain, RecordType::A, &answers) {
+            Some(Err(DnsFailure::AliasChainTooLong(seen))) => {
+                assert_eq!(seen.len(), MAX_ALIASES + 2);
+                assert_eq!(seen[0], "a0.test");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_referral_is_not_nodata() {
+        use hickory_resolver::proto::rr::rdata::{NS, SOA};
+        let q = build_query(&name("a.test."), RecordType::TXT, false);
+        let ns = Record::from_rdata(name("test."), 60, RData::NS(NS(name("ns.other."))));
+        let soa = Record::from_rdata(
+            name("test."),
+            60,
+            RData::SOA(SOA::new(name("ns.test."), name("h.test."), 1, 1, 1, 1, 1)),
+        );
+        let reply = |aa: bool, authority: Vec<Record>| {
+            let mut r = q.clone();
+            r.metadata.message_type = MessageType::Response;
+            r.metadata.authoritative = aa;
+            r.add_authorities(authority);
+            r
+        };
+        // NS in authority, no SOA, AA clear: sent elsewhere.
+        assert_eq!(
+            nothing_in(&reply(false, vec![ns.clone()])),
+            DnsFailure::Referral
+        );
+        // A recursive server's NODATA carries the SOA; an authority's has AA set.
+        assert_eq!(
+            nothing_in(&reply(false, vec![soa.clone(), ns.clone()])),
+            DnsFailure::NoData
+        );
+        assert_eq!(nothing_in(&reply(true, vec![ns])), DnsFailure::NoData);
+        assert_eq!(nothing_in(&reply(false, vec![])), DnsFailure::NoData);
+        assert!(!DnsFailure::Referral.is_negative_answer());
+    }
+
+    #[test]
+    fn a_family_that_fails_beside_one_that_answers_is_named() {
+        let v4: IpAddr = "192.0.2.1".parse().unwrap();
+        let v6: IpAddr = "2001:db8::1".parse().unwrap();
+        assert_eq!(
+            combine(Ok(vec![v4]), Err(DnsFailure::ServFail)),
+            (Ok(vec![v4]), Some((RecordType::AAAA, DnsFailure::ServFail)))
+        );
+        assert_eq!(
+            combine(Err(DnsFailure::Timeout), Ok(vec![v6])),
+            (Ok(vec![v6]), Some((RecordType::A, DnsFailure::Timeout)))
+        );
+        // A family that has no address (NODATA) is an answer, not a failure.
+        assert_eq!(
+            combine(Ok(vec![v4]), Err(DnsFailure::NoData)),
+            (Ok(vec![v4]), None)
+        );
+        // Neither answered: the failure, not the negative answer.
+        assert_eq!(
+            combine(Err(DnsFailure::NoData), Err(DnsFailure::Refused)),
+            (Err(DnsFailure::Refused), None)
         );
     }
 
