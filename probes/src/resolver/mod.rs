@@ -244,13 +244,13 @@ impl Resolver {
     ) -> Result<hickory_resolver::proto::dnssec::Proof, DnsFailure> {
         use hickory_resolver::proto::dnssec::Proof;
         match self.inner.lookup(absolute(name)?, rtype).await {
-            Ok(l) => Ok(l
-                .answers()
-                .iter()
-                .filter(|r| r.record_type() == rtype)
-                .map(|r| r.proof)
-                .min_by_key(|p| *p as u8)
-                .unwrap_or(Proof::Indeterminate)),
+            Ok(l) => Ok(weakest(
+                l.answers()
+                    .iter()
+                    .filter(|r| r.record_type() == rtype)
+                    .map(|r| r.proof),
+            )
+            .unwrap_or(Proof::Indeterminate)),
             Err(NetError::Dns(DnsError::DnssecBogus)) => Ok(Proof::Bogus),
             Err(e) => Err(DnsFailure::from(e)),
         }
@@ -274,11 +274,11 @@ impl Resolver {
             Err(NetError::Dns(DnsError::DnssecBogus)) => return Ok((vec![], Proof::Bogus)),
             Err(e) => return Err(DnsFailure::from(e)),
         };
-        let mut proof = Proof::Secure;
+        let mut proofs = vec![];
         let mut v = vec![];
         for r in lookup.answers() {
             if let RData::TLSA(t) = &r.data {
-                proof = proof.min(r.proof);
+                proofs.push(r.proof);
                 v.push((
                     u8::from(t.cert_usage),
                     u8::from(t.selector),
@@ -287,10 +287,9 @@ impl Resolver {
                 ));
             }
         }
-        if v.is_empty() {
-            Err(DnsFailure::NoData)
-        } else {
-            Ok((v, proof))
+        match weakest(proofs) {
+            Some(proof) if !v.is_empty() => Ok((v, proof)),
+            _ => Err(DnsFailure::NoData),
         }
     }
 
@@ -298,6 +297,22 @@ impl Resolver {
     pub fn hickory(&self) -> &TokioResolver {
         &self.inner
     }
+}
+
+/// The weakest of some DNSSEC proofs: Bogus (the zone's signatures or chain are wrong) before
+/// Indeterminate (nothing could be proved either way), then Insecure, then Secure. Not
+/// hickory's `Ord`, which puts Indeterminate below Bogus, so that a Bogus beside an
+/// Indeterminate would read as "could not tell".
+pub fn weakest(
+    proofs: impl IntoIterator<Item = hickory_resolver::proto::dnssec::Proof>,
+) -> Option<hickory_resolver::proto::dnssec::Proof> {
+    use hickory_resolver::proto::dnssec::Proof;
+    proofs.into_iter().min_by_key(|p| match p {
+        Proof::Bogus => 0,
+        Proof::Indeterminate => 1,
+        Proof::Insecure => 2,
+        Proof::Secure => 3,
+    })
 }
 
 /// The TLS client configuration hickory requires of every resolver it builds, for encrypted

@@ -338,8 +338,9 @@ impl StubResolver {
         .await
     }
 
-    /// Every answer record of one plain query, no aliases followed (with the DO bit when
-    /// `dnssec_ok`, so RRSIGs come along); NODATA when the answer holds no record of `rtype`.
+    /// Every answer record of one plain query, no aliases followed (with the DO and CD bits
+    /// when `dnssec_ok`, so RRSIGs come along, validated or not); NODATA when the answer
+    /// holds no record of `rtype`.
     pub async fn raw_records(
         &self,
         name: Name,
@@ -682,6 +683,10 @@ async fn read_replies(socket: Arc<tokio::net::UdpSocket>, waiting: WaitingById) 
 fn build_query(name: &Name, rtype: RecordType, dnssec_ok: bool) -> Message {
     let mut m = Message::query();
     m.metadata.recursion_desired = true;
+    // Asking for DNSSEC records means checking them ourselves: a validating upstream gives
+    // them to us even when they do not validate (RFC 4035 3.2.2), instead of SERVFAIL, so
+    // an expired signature or a broken chain can be seen and named.
+    m.metadata.checking_disabled = dnssec_ok;
     m.add_query(Query::query(name.clone(), rtype));
     let mut edns = Edns::new();
     edns.set_max_payload(EDNS_PAYLOAD);
@@ -929,6 +934,7 @@ mod tests {
         assert!(!q.edns.as_ref().unwrap().flags().dnssec_ok);
         let qd = build_query(&name("a.test."), RecordType::TXT, true);
         assert!(qd.edns.as_ref().unwrap().flags().dnssec_ok);
+        assert!(qd.metadata.checking_disabled && !q.metadata.checking_disabled);
     }
 
     /// A UDP DNS server on loopback for the shared-socket tests. It collects `batch`
