@@ -495,6 +495,42 @@ fn dns_faults() {
     );
 }
 
+/// One resolver serves every run of the daemon (`Runtime`, src/runner.rs), each run through
+/// `Resolver::for_run`. mail-auth's SPF evaluation (`check_host()`, also DKIM and ARC
+/// verification) reads DNS through hickory's resolver: a record changed between two runs must
+/// be seen by the second, as the stub resolver's lookups see it, never a copy an earlier run
+/// left in a cache (the record's TTL here is 60 s).
+#[test]
+fn each_run_reads_records_afresh() {
+    use mailauth_probes::dns::spf_walk::check_host;
+    use mailauth_probes::resolver::{Resolver, Upstream};
+    use std::sync::{Arc, Mutex};
+    let published = Arc::new(Mutex::new("v=spf1 ip4:192.0.2.1 -all"));
+    let record = published.clone();
+    let dns = dns_fault("127.0.10.12", move |name, t, _| match (name, t) {
+        ("fresh.faults.test", RecordType::TXT) => {
+            DnsReply::Records(vec![txt(name, &[*record.lock().unwrap()])])
+        }
+        _ => DnsReply::Code(ResponseCode::NXDomain),
+    });
+    let resolver = Resolver::new(&Upstream::Servers(vec![dns.addr]), Duration::from_secs(1))
+        .expect("resolver");
+    let ip = "192.0.2.1".parse().unwrap();
+    let (helo, sender) = ("mail.fresh.faults.test", "probe@fresh.faults.test");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let first = resolver.for_run();
+        assert_eq!(check_host(&first, ip, helo, sender).await, "pass");
+        *published.lock().unwrap() = "v=spf1 -all";
+        let second = resolver.for_run();
+        assert_eq!(
+            check_host(&second, ip, helo, sender).await,
+            "fail",
+            "the second run read the first run's record"
+        );
+    });
+}
+
 // ---------------------------------------------------------------------------------------
 // SMTP: the transport probe (25, 587, 465) and the round trip's submission.
 

@@ -3,7 +3,8 @@
 //! with errors that say what happened: NXDOMAIN, NODATA, SERVFAIL, REFUSED, timeout. A DNSBL, a
 //! DNS posture check and a sender's resolver all need those told apart. Plain lookups go
 //! through our own [`StubResolver`] (one exchange per question, no cache); hickory's resolver
-//! is kept for what needs its machinery: DNSSEC validation and mail-auth's SPF evaluation.
+//! is kept for what needs its machinery: DNSSEC validation and mail-auth's SPF evaluation,
+//! a fresh one for each probe run so its cache never outlives the run.
 
 mod stub;
 pub use stub::{Soa, StubResolver};
@@ -124,7 +125,31 @@ pub enum Upstream {
 /// hickory resolver for DNSSEC validation and mail-auth.
 pub struct Resolver {
     inner: TokioResolver,
+    /// How `inner` was built, to build a fresh one for each run ([`Resolver::for_run`]).
+    recipe: std::sync::Arc<Recipe>,
     stub: StubResolver,
+}
+
+/// What a hickory resolver is built from.
+struct Recipe {
+    config: ResolverConfig,
+    opts: ResolverOpts,
+    anchors: Option<std::sync::Arc<hickory_resolver::proto::dnssec::TrustAnchors>>,
+}
+
+impl Recipe {
+    fn build(&self) -> Result<TokioResolver, Error> {
+        let mut builder = TokioResolver::builder_with_config(
+            self.config.clone(),
+            TokioRuntimeProvider::default(),
+        )
+        .with_options(self.opts.clone())
+        .with_tls_config(unused_tls_config());
+        if let Some(a) = &self.anchors {
+            builder = builder.with_trust_anchor(a.clone());
+        }
+        builder.build().map_err(|e| Error::Resolver(e.to_string()))
+    }
 }
 
 impl std::ops::Deref for Resolver {
@@ -199,27 +224,33 @@ impl Resolver {
             })
             .collect();
         opts.validate = anchors.is_some();
-        let mut builder =
-            TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
-                .with_options(opts)
-                .with_tls_config(unused_tls_config());
-        if let Some(a) = anchors {
-            builder = builder.with_trust_anchor(std::sync::Arc::new(a));
-        }
-        let inner = builder
-            .build()
-            .map_err(|e| Error::Resolver(e.to_string()))?;
+        let recipe = std::sync::Arc::new(Recipe {
+            config,
+            opts,
+            anchors: anchors.map(std::sync::Arc::new),
+        });
         Ok(Resolver {
-            inner,
+            inner: recipe.build()?,
+            recipe,
             stub: StubResolver::new(servers, attempt_timeout),
         })
     }
 
     /// This resolver for one probe run: plain lookups remember their replies until the run
-    /// ends ([`StubResolver::for_run`]); hickory's side is shared as it is.
+    /// ends ([`StubResolver::for_run`]), and hickory's resolver (mail-auth's SPF, DKIM and
+    /// ARC lookups) is a new one whose cache lives as long as the run: so a record changed
+    /// since the last run is seen by this one, and no part of a run reads a copy an earlier
+    /// run left in a cache.
     pub fn for_run(&self) -> Resolver {
+        let inner = self.recipe.build().unwrap_or_else(|e| {
+            // It was built from the same recipe before; should that fail now, the shared
+            // resolver (and its cache) beats no resolver.
+            tracing::warn!("a resolver for the run: {e}; using the shared one");
+            self.inner.clone()
+        });
         Resolver {
-            inner: self.inner.clone(),
+            inner,
+            recipe: self.recipe.clone(),
             stub: self.stub.for_run(),
         }
     }
