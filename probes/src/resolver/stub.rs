@@ -10,13 +10,11 @@
 //! evaluation. A posture probe also wants no cache of its own: each run asks the operator's
 //! resolver afresh, so a changed record shows at the next run, not after its TTL.
 //!
-//! Sockets: outside a run each exchange has a socket of its own. Within a run
-//! ([`StubResolver::for_run`]) the questions to one server share one UDP socket, opened on the
-//! run's first question to it and closed when the run ends: a new random source port per run
-//! and server, a random ID per question, no two questions in flight with the same ID, and a
-//! reply taken only by the question whose ID and question it carries (RFC 5452 9). Opening
-//! and closing a socket (six system calls and two changes to the poller) cost more than the
-//! exchange itself, and a run asks one server about 24 questions.
+//! Sockets: every question has a UDP socket of its own, connected to the server, from a port
+//! the kernel picks at random, with a random ID (RFC 5452 9.2): someone forging an answer
+//! (a DNSBL's "not listed", an MX) must guess the port as well as the ID, about 2^30
+//! tries instead of 2^16. Sessions 5 and 6 shared one socket per run and server to save the
+//! socket's system calls; docs/dns-resolver.md has what that saved and why it was undone.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -26,7 +24,6 @@ use std::time::Duration;
 use hickory_resolver::proto::op::{Edns, Message, MessageType, Query, ResponseCode};
 use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::oneshot;
 
 use super::{Addresses, DnsFailure, absolute, relative};
 
@@ -59,11 +56,10 @@ pub struct StubResolver {
     run: Option<Arc<Run>>,
 }
 
-/// What the lookups of one probe run share: the replies received and a socket per server.
+/// What the lookups of one probe run share: the replies received.
 #[derive(Debug, Default)]
 struct Run {
     memo: Mutex<Memo>,
-    sockets: Mutex<HashMap<SocketAddr, Arc<SharedSocket>>>,
 }
 
 /// What one run was told, by (name, type, DO bit): a run that asks the same question twice
@@ -83,8 +79,7 @@ impl StubResolver {
     }
 
     /// The same servers, remembering each reply for as long as the returned resolver (and
-    /// its clones) lives: one probe run. Never longer: every run asks afresh. The run's
-    /// questions to a server share one UDP socket (see the module doc).
+    /// its clones) lives: one probe run. Never longer: every run asks afresh.
     pub fn for_run(&self) -> Self {
         StubResolver {
             run: Some(Arc::default()),
@@ -158,8 +153,7 @@ impl StubResolver {
     ) -> Result<Message, DnsFailure> {
         let mut last = DnsFailure::Other("no name server configured".into());
         for server in &self.servers {
-            let run = self.run.as_deref();
-            match exchange(*server, name, rtype, dnssec_ok, self.attempt_timeout, run).await {
+            match exchange(*server, name, rtype, dnssec_ok, self.attempt_timeout).await {
                 Ok(reply) => match reply.metadata.response_code {
                     ResponseCode::NoError | ResponseCode::NXDomain => return Ok(reply),
                     ResponseCode::ServFail => last = DnsFailure::ServFail,
@@ -498,26 +492,18 @@ fn parse_name(name: &str) -> Result<Name, DnsFailure> {
     Name::from_utf8(absolute(name)?).map_err(|_| DnsFailure::Other("not a valid DNS name".into()))
 }
 
-/// One question to `server`, the whole exchange (UDP and a TCP retry) bounded by `timeout`;
-/// over the run's socket for that server when there is a run. A reply is returned whatever
-/// its response code; network failures and silence are errors.
+/// One question to `server`, the whole exchange (UDP and a TCP retry) bounded by `timeout`.
+/// A reply is returned whatever its response code; network failures and silence are errors.
 async fn exchange(
     server: SocketAddr,
     name: &Name,
     rtype: RecordType,
     dnssec_ok: bool,
     timeout: Duration,
-    run: Option<&Run>,
 ) -> Result<Message, DnsFailure> {
     let query = build_query(name, rtype, dnssec_ok);
     let deadline = tokio::time::Instant::now() + timeout;
-    let over_udp = async {
-        match run {
-            Some(run) => run.socket(server)?.ask(query.clone()).await,
-            None => udp(server, &query).await,
-        }
-    };
-    let reply = tokio::time::timeout_at(deadline, over_udp)
+    let reply = tokio::time::timeout_at(deadline, udp(server, &query))
         .await
         .map_err(|_| DnsFailure::Timeout)??;
     if !reply.metadata.truncation {
@@ -537,147 +523,6 @@ fn encode(query: &Message) -> Result<Vec<u8>, DnsFailure> {
 
 fn io_failure(e: std::io::ErrorKind) -> DnsFailure {
     DnsFailure::Other(format!("network error: {e}"))
-}
-
-impl Run {
-    /// The run's socket for `server`, opened on first use.
-    fn socket(&self, server: SocketAddr) -> Result<Arc<SharedSocket>, DnsFailure> {
-        let mut sockets = self.sockets.lock().expect("sockets lock");
-        if let Some(s) = sockets.get(&server) {
-            return Ok(s.clone());
-        }
-        let s = Arc::new(SharedSocket::open(server).map_err(|e| io_failure(e.kind()))?);
-        sockets.insert(server, s.clone());
-        Ok(s)
-    }
-}
-
-/// A question waiting on a [`SharedSocket`] for its reply.
-struct Waiting {
-    /// Which question of the socket this is: an ID is free again, and may be taken by the next
-    /// question, as soon as the reader hands over a reply.
-    serial: u64,
-    question: Query,
-    reply: oneshot::Sender<Result<Message, std::io::ErrorKind>>,
-}
-
-type WaitingById = Arc<Mutex<HashMap<u16, Waiting>>>;
-
-/// One connected UDP socket shared by a run's questions to one server, and the task that
-/// reads it and hands each reply to the question it answers. Replies that answer no waiting
-/// question (late, forged, garbled) are dropped. Closed, its reader stopped, when dropped.
-#[derive(Debug)]
-struct SharedSocket {
-    socket: Arc<tokio::net::UdpSocket>,
-    waiting: WaitingById,
-    /// Questions asked so far, to number the next.
-    asked: std::sync::atomic::AtomicU64,
-    reader: tokio::task::AbortHandle,
-}
-
-impl std::fmt::Debug for Waiting {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("Waiting")
-    }
-}
-
-impl Drop for SharedSocket {
-    fn drop(&mut self) {
-        self.reader.abort();
-    }
-}
-
-impl SharedSocket {
-    fn open(server: SocketAddr) -> std::io::Result<SharedSocket> {
-        let socket = Arc::new(connected_udp(server)?);
-        let waiting = WaitingById::default();
-        let reader = tokio::spawn(read_replies(socket.clone(), waiting.clone())).abort_handle();
-        Ok(SharedSocket {
-            socket,
-            waiting,
-            asked: Default::default(),
-            reader,
-        })
-    }
-
-    /// Sends `query` under an ID no other waiting question has, and waits for its reply.
-    async fn ask(&self, mut query: Message) -> Result<Message, DnsFailure> {
-        let (tx, rx) = oneshot::channel();
-        let serial = self
-            .asked
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let id = {
-            let mut waiting = self.waiting.lock().expect("waiting lock");
-            let mut id = query.metadata.id;
-            while waiting.contains_key(&id) {
-                id = rand::random();
-            }
-            waiting.insert(
-                id,
-                Waiting {
-                    serial,
-                    question: query.queries[0].clone(),
-                    reply: tx,
-                },
-            );
-            id
-        };
-        // Whatever ends this question without a reply (timeout, the caller giving up) frees
-        // its ID, unless a later question holds that ID by then.
-        struct Registered<'a>(&'a WaitingById, u16, u64);
-        impl Drop for Registered<'_> {
-            fn drop(&mut self) {
-                let mut waiting = self.0.lock().expect("waiting lock");
-                if waiting.get(&self.1).is_some_and(|q| q.serial == self.2) {
-                    waiting.remove(&self.1);
-                }
-            }
-        }
-        let _registered = Registered(&self.waiting, id, serial);
-        query.metadata.id = id;
-        let bytes = encode(&query)?;
-        self.socket
-            .send(&bytes)
-            .await
-            .map_err(|e| io_failure(e.kind()))?;
-        match rx.await {
-            Ok(Ok(reply)) => Ok(reply),
-            Ok(Err(kind)) => Err(io_failure(kind)),
-            Err(_) => Err(DnsFailure::Other("network error: the socket closed".into())),
-        }
-    }
-}
-
-/// Reads `socket` for as long as its [`SharedSocket`] lives, handing each reply to the
-/// question it answers. A receive error (an ICMP "port unreachable" from the server, say)
-/// fails every question waiting then, as it would have failed each on a socket of its own.
-async fn read_replies(socket: Arc<tokio::net::UdpSocket>, waiting: WaitingById) {
-    // Room for any datagram (a server may ignore our EDNS size), never zeroed: recv_buf
-    // writes into the spare capacity.
-    let mut buf = Vec::with_capacity(MAX_MESSAGE);
-    loop {
-        buf.clear();
-        match socket.recv_buf(&mut buf).await {
-            Ok(_) => {
-                let Ok(reply) = Message::from_vec(&buf) else {
-                    continue;
-                };
-                let mut w = waiting.lock().expect("waiting lock");
-                let id = reply.metadata.id;
-                if w.get(&id).is_some_and(|q| answers(&reply, id, &q.question))
-                    && let Some(q) = w.remove(&id)
-                {
-                    let _ = q.reply.send(Ok(reply));
-                }
-            }
-            Err(e) => {
-                for (_, q) in waiting.lock().expect("waiting lock").drain() {
-                    let _ = q.reply.send(Err(e.kind()));
-                }
-                tokio::task::yield_now().await;
-            }
-        }
-    }
 }
 
 fn build_query(name: &Name, rtype: RecordType, dnssec_ok: bool) -> Message {
@@ -720,7 +565,7 @@ fn connected_udp(server: SocketAddr) -> std::io::Result<tokio::net::UdpSocket> {
     tokio::net::UdpSocket::from_std(socket)
 }
 
-/// `query` over a socket of its own (outside a run).
+/// `query` over a socket of its own.
 async fn udp(server: SocketAddr, query: &Message) -> Result<Message, DnsFailure> {
     let io = |e: std::io::Error| io_failure(e.kind());
     let socket = connected_udp(server).map_err(io)?;
@@ -1011,17 +856,8 @@ mod tests {
         r
     }
 
-    fn waiting_questions(r: &StubResolver) -> usize {
-        let run = r.run.as_ref().unwrap();
-        let sockets = run.sockets.lock().unwrap();
-        sockets
-            .values()
-            .map(|s| s.waiting.lock().unwrap().len())
-            .sum()
-    }
-
     #[tokio::test]
-    async fn a_run_asks_over_one_socket_and_each_question_gets_its_own_reply() {
+    async fn every_question_of_a_run_asks_from_a_port_of_its_own() {
         let (server, ports) = responder(40).await;
         let run = StubResolver::new(vec![server], Duration::from_secs(5)).for_run();
         let names: Vec<String> = (0..40).map(|i| format!("q{i}.test.")).collect();
@@ -1029,36 +865,27 @@ mod tests {
         for (n, a) in names.iter().zip(answers) {
             assert_eq!(a, Ok(vec![n.clone()]), "the answer to {n}");
         }
-        let used = ports.lock().unwrap().clone();
-        assert_eq!(used.len(), 40);
-        assert!(used.iter().all(|p| *p == used[0]), "one port: {used:?}");
-        assert_eq!(waiting_questions(&run), 0);
-        // Outside a run, each question has a socket (and a port) of its own.
-        ports.lock().unwrap().clear();
-        let single = StubResolver::new(vec![server], Duration::from_secs(5));
-        for n in &names[..10] {
-            assert_eq!(single.txt(n).await, Ok(vec![n.clone()]));
-        }
+        // 40 questions in flight at once, each from its own socket: a forger must guess the
+        // port of each as well as its ID (RFC 5452 9.2).
         let mut used = ports.lock().unwrap().clone();
+        assert_eq!(used.len(), 40);
         used.sort();
         used.dedup();
-        assert!(used.len() > 1, "ten questions, one port: {used:?}");
+        assert_eq!(used.len(), 40, "ports shared: {used:?}");
     }
 
     #[tokio::test]
-    async fn a_question_that_timed_out_frees_its_place_and_its_late_reply_is_dropped() {
+    async fn a_question_that_timed_out_does_not_take_the_next_ones_reply() {
         let (server, _) = responder(1).await;
         let run = StubResolver::new(vec![server], Duration::from_millis(400)).for_run();
         assert_eq!(run.txt("silent.test.").await, Err(DnsFailure::Timeout));
-        assert_eq!(waiting_questions(&run), 0);
         // The late reply to the silent question arrives first; the next question still
         // gets its own answer.
         assert_eq!(run.txt("next.test.").await, Ok(vec!["next.test.".into()]));
-        assert_eq!(waiting_questions(&run), 0);
     }
 
     #[tokio::test]
-    async fn a_server_that_is_not_there_fails_every_waiting_question_at_once() {
+    async fn a_server_that_is_not_there_fails_every_question() {
         // A port nothing listens on: the kernel's "port unreachable" reaches our socket.
         let port = std::net::UdpSocket::bind("127.0.0.1:0")
             .unwrap()
