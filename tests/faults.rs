@@ -502,7 +502,7 @@ fn dns_faults() {
 /// left in a cache (the record's TTL here is 60 s).
 #[test]
 fn each_run_reads_records_afresh() {
-    use mailauth_probes::dns::spf_walk::check_host;
+    use mailauth_probes::dns::spf_check::check_host;
     use mailauth_probes::resolver::{Resolver, Upstream};
     use std::sync::{Arc, Mutex};
     let published = Arc::new(Mutex::new("v=spf1 ip4:192.0.2.1 -all"));
