@@ -204,8 +204,13 @@ impl Config {
         };
         let pem = std::fs::read_to_string(path)
             .map_err(|e| format!("cannot read CA file `{}`: {e}", path.display()))?;
-        mailauth_probes::tls::extra_ca(&pem)
-            .map_err(|e| format!("CA file `{}`: {e}", path.display()))?;
+        mailauth_probes::tls::extra_ca(&pem).map_err(|e| {
+            let why = match e {
+                mailauth_probes::Error::Tls(why) => why,
+                other => other.to_string(),
+            };
+            format!("CA file `{}`: {why}", path.display())
+        })?;
         self.global.ca_pem = Some(pem.into());
         Ok(())
     }

@@ -529,7 +529,7 @@ fn the_ca_file_is_read_and_checked_when_the_config_loads() {
         Err(e) => e.diagnostics,
     };
     let want = format!(
-        "CA file `{}`: TLS setup: extra CA: no certificate in the PEM text",
+        "CA file `{}`: extra CA: no certificate in the PEM text",
         dir.path().join("ca.pem").display()
     );
     assert!(
