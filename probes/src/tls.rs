@@ -329,3 +329,25 @@ pub fn cert_facts(der: &[u8]) -> Option<CertFacts> {
         not_after_text: cert.validity().not_after.to_string(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Let's Encrypt's public ISRG Root X2 (source: tests/data/ca/README.md).
+    const ISRG_ROOT_X2: &str = include_str!("../../tests/data/ca/isrg-root-x2.pem");
+
+    #[test]
+    fn the_roots_handed_in_are_trusted_and_an_unparsable_one_is_skipped() {
+        let good = extra_ca(ISRG_ROOT_X2).unwrap();
+        assert_eq!(good.len(), 1);
+        let junk = CertificateDer::from(vec![0x30, 0x03, 0x02, 0x01, 0x00]);
+        let client = TlsClient::new(vec![junk, good[0].clone()], None).unwrap();
+        assert_eq!(client.system_roots(), &good[..]);
+        assert_eq!(client.roots.len(), 1);
+        let client = TlsClient::new(vec![], Some(ISRG_ROOT_X2)).unwrap();
+        assert!(client.system_roots().is_empty());
+        assert_eq!(client.roots.len(), 1);
+        assert!(TlsClient::new(vec![], Some("no PEM here")).is_err());
+    }
+}
