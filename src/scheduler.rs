@@ -95,6 +95,7 @@ impl Job {
                     kind: self.probe().settings.kind().to_string(),
                     target: self.target.clone(),
                     finished_at: now(),
+                    interval_seconds: Some(self.probe().interval.as_secs_f64()),
                     outcome: Arc::new(outcome),
                     history: None,
                 },

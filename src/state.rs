@@ -18,6 +18,11 @@ pub struct RunRecord {
     pub target: String,
     /// Seconds since the Unix epoch when the run finished.
     pub finished_at: f64,
+    /// The probe's interval in seconds, for scheduled runs: a reader (`check_mailauth
+    /// --daemon`) calls a result stale when it is older than twice this. `None` for one-off
+    /// runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_seconds: Option<f64>,
     pub outcome: Arc<Outcome>,
     /// What accumulates across scheduled runs (round-trip latency histogram, last success);
     /// `None` for one-off runs, whose metrics then describe that run alone.
@@ -205,6 +210,7 @@ mod tests {
             kind: "dns".into(),
             target: "lab.test".into(),
             finished_at: at,
+            interval_seconds: None,
             outcome: Arc::new(Outcome::new(vec![], Report::Dns(Box::new(report)))),
             history: None,
         }

@@ -290,6 +290,7 @@ async fn probe(
         kind: probe.settings.kind().to_string(),
         target,
         finished_at: now(),
+        interval_seconds: None,
         outcome: Arc::new(outcome),
         history: None,
     };

@@ -41,6 +41,7 @@ fn record(probe: &str, target: &str, at: f64, zones: Vec<ZoneResult>) -> RunReco
         kind: "dnsbl".into(),
         target: target.into(),
         finished_at: at,
+        interval_seconds: None,
         outcome: Arc::new(outcome),
         history: None,
     }
@@ -139,6 +140,7 @@ fn roundtrip_record(latency: Option<f64>, dkim: &str, ok: bool) -> RunRecord {
         kind: "roundtrip".into(),
         target: "lab.test".into(),
         finished_at: 1000.0,
+        interval_seconds: None,
         outcome: Arc::new(outcome),
         history: None,
     }
