@@ -94,6 +94,19 @@ fn probe_answers_carry_no_daemon_series() {
     assert!(!text.contains("mailauth_build"));
     assert!(text.contains("mailauth_dnsbl_listed{ip_or_domain=\"x.test\",zone=\"a.test\"} 0"));
     assert!(text.contains("(this run)"));
+    // A one-off run has no schedule, so nothing can call it stale.
+    assert!(!text.contains("mailauth_probe_interval_seconds{"), "{text}");
+}
+
+#[test]
+fn scheduled_runs_carry_their_interval_for_the_staleness_alert() {
+    let mut r = record("own", "192.0.2.99", 1000.0, vec![]);
+    r.interval_seconds = Some(300.0);
+    let text = encode(vec![r], None);
+    assert!(
+        text.contains("mailauth_probe_interval_seconds{probe=\"own\",target=\"192.0.2.99\"} 300"),
+        "{text}"
+    );
 }
 
 #[test]
