@@ -14,6 +14,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod exporter;
+pub mod history;
 pub mod nagios;
 pub mod report;
 pub mod reports_store;
