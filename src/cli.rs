@@ -132,6 +132,7 @@ impl CommonFlags {
                 drain_timeout: Duration::from_secs(1),
                 ca_file: None,
                 trust_anchor: None,
+                history: None,
             },
             exporter: Exporter {
                 listen: DEFAULT_LISTEN.parse().expect("valid default"),

@@ -36,7 +36,7 @@ pub enum HistoryError {
 }
 
 /// Where a check stands, from the history.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct CheckStatus {
     pub check: String,
     pub state: State,
@@ -45,6 +45,15 @@ pub struct CheckStatus {
     pub since: f64,
     /// When a run last found it OK, if ever within the retention.
     pub last_ok: Option<f64>,
+}
+
+/// A check with the probe and target it belongs to (`/api/v1/history`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TargetCheck {
+    pub probe: String,
+    pub target: String,
+    #[serde(flatten)]
+    pub status: CheckStatus,
 }
 
 /// One recorded change of a check's state.
@@ -218,21 +227,40 @@ impl History {
 
     /// Every check recorded for `probe` on `target`, by check name.
     pub fn status(&self, probe: &str, target: &str) -> Result<Vec<CheckStatus>, HistoryError> {
+        Ok(self
+            .list(Some(probe), Some(target))?
+            .into_iter()
+            .map(|c| c.status)
+            .collect())
+    }
+
+    /// Every check recorded, narrowed to `probe` and `target` when given, by probe, target
+    /// and check name; checks the config no longer runs included, until the retention.
+    pub fn list(
+        &self,
+        probe: Option<&str>,
+        target: Option<&str>,
+    ) -> Result<Vec<TargetCheck>, HistoryError> {
         let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         let mut q = conn
             .prepare(
-                "SELECT check_name, state, summary, since, last_ok FROM current
-                 WHERE probe = ?1 AND target = ?2 ORDER BY check_name",
+                "SELECT probe, target, check_name, state, summary, since, last_ok FROM current
+                 WHERE (?1 IS NULL OR probe = ?1) AND (?2 IS NULL OR target = ?2)
+                 ORDER BY probe, target, check_name",
             )
             .map_err(|e| self.sql(e))?;
         let rows = q
             .query_map(params![probe, target], |r| {
-                Ok(CheckStatus {
-                    check: r.get(0)?,
-                    state: state_of(r.get(1)?),
-                    summary: r.get(2)?,
-                    since: r.get(3)?,
-                    last_ok: r.get(4)?,
+                Ok(TargetCheck {
+                    probe: r.get(0)?,
+                    target: r.get(1)?,
+                    status: CheckStatus {
+                        check: r.get(2)?,
+                        state: state_of(r.get(3)?),
+                        summary: r.get(4)?,
+                        since: r.get(5)?,
+                        last_ok: r.get(6)?,
+                    },
                 })
             })
             .map_err(|e| self.sql(e))?;

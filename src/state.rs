@@ -111,6 +111,8 @@ struct Inner {
 #[derive(Debug)]
 pub struct Store {
     inner: RwLock<Inner>,
+    /// The persistent state history, when `global.history` configures one.
+    history: std::sync::OnceLock<Arc<crate::history::History>>,
 }
 
 impl Default for Store {
@@ -121,6 +123,7 @@ impl Default for Store {
                 last_reload_success: now(),
                 ..Inner::default()
             }),
+            history: std::sync::OnceLock::new(),
         }
     }
 }
@@ -141,10 +144,21 @@ impl Store {
         self.inner.write().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Records a run of `generation`; a run of a replaced generation is dropped.
-    pub fn record(&self, generation: u64, record: RunRecord) {
+    /// Sets the state history that scheduled runs are written to (once, at start).
+    pub fn set_history(&self, history: crate::history::History) {
+        let _ = self.history.set(Arc::new(history));
+    }
+
+    /// The state history, when one is configured.
+    pub fn history(&self) -> Option<Arc<crate::history::History>> {
+        self.history.get().cloned()
+    }
+
+    /// Records a run of `generation`; a run of a replaced generation is dropped (false).
+    pub fn record(&self, generation: u64, record: RunRecord) -> bool {
         let mut inner = self.write();
-        if inner.generation == generation {
+        let current = inner.generation == generation;
+        if current {
             let mut record = record;
             let key = (record.probe.clone(), record.target.clone());
             let previous = inner.results.get(&key);
@@ -153,6 +167,7 @@ impl Store {
                 RoundtripHistory::after(prev, &record.outcome, record.finished_at).map(Arc::new);
             inner.results.insert(key, record);
         }
+        current
     }
 
     /// The latest outcome of `probe` on `target`, which the scheduler hands to the next run

@@ -78,6 +78,16 @@ pub struct Global {
     pub drain_timeout: Duration,
     pub ca_file: Option<PathBuf>,
     pub trust_anchor: Option<PathBuf>,
+    /// `global.history`: the state history's file and retention (off when absent).
+    pub history: Option<HistorySettings>,
+}
+
+/// Where the daemon keeps its state history ([`crate::history`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistorySettings {
+    pub path: PathBuf,
+    /// Rows older than this are dropped (default 90 days).
+    pub keep: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -505,6 +515,20 @@ fn build_global(root: &Node, raw: &RawConfig, ctx: &mut Ctx) -> Option<Global> {
             ok = false;
         }
     }
+    let history = g.history.as_ref().map(|h| HistorySettings {
+        path: ctx.base_dir.join(&h.path),
+        keep: h.keep.map(|d| d.0).unwrap_or(crate::history::DEFAULT_KEEP),
+    });
+    if history.as_ref().is_some_and(|h| h.keep.is_zero()) {
+        ctx.error(
+            node.get("history")
+                .and_then(|h| h.get("keep"))
+                .unwrap_or(node),
+            "global.history.keep",
+            "must be greater than zero",
+        );
+        ok = false;
+    }
     ok.then(|| Global {
         interval,
         timeout,
@@ -518,6 +542,7 @@ fn build_global(root: &Node, raw: &RawConfig, ctx: &mut Ctx) -> Option<Global> {
             .unwrap_or(Duration::from_secs(10)),
         ca_file: g.ca_file.as_ref().map(|p| ctx.base_dir.join(p)),
         trust_anchor: g.trust_anchor.as_ref().map(|p| ctx.base_dir.join(p)),
+        history,
     })
 }
 

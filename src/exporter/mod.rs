@@ -186,6 +186,39 @@ async fn handle(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> Resp
             let body = serde_json::to_string(&records).unwrap_or_else(|_| "[]".into());
             with_type(text(StatusCode::OK, body), "application/json")
         }
+        (&Method::GET, "/api/v1/history") => {
+            let Some(history) = app.store.history() else {
+                return text(
+                    StatusCode::NOT_FOUND,
+                    "no state history: set global.history.path in the config\n",
+                );
+            };
+            let (probe, target) = (
+                get(&query, "probe").map(str::to_string),
+                get(&query, "target").map(str::to_string),
+            );
+            let listed = tokio::task::spawn_blocking(move || {
+                history.list(probe.as_deref(), target.as_deref())
+            })
+            .await;
+            match listed {
+                Ok(Ok(checks)) => with_type(
+                    text(
+                        StatusCode::OK,
+                        serde_json::to_string(&checks).unwrap_or_else(|_| "[]".into()),
+                    ),
+                    "application/json",
+                ),
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "cannot read the state history");
+                    text(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "cannot read the state history\n",
+                    )
+                }
+                Err(_) => text(StatusCode::INTERNAL_SERVER_ERROR, "history read failed\n"),
+            }
+        }
         (&Method::GET, "/") => with_type(
             text(
                 StatusCode::OK,
