@@ -219,13 +219,26 @@ async fn handle(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> Resp
                 Err(_) => text(StatusCode::INTERNAL_SERVER_ERROR, "history read failed\n"),
             }
         }
-        (&Method::GET, "/") => with_type(
-            text(
-                StatusCode::OK,
-                pages::index(&app.generation().config, &app.store.snapshot()),
-            ),
-            "text/html; charset=utf-8",
-        ),
+        (&Method::GET, "/") => {
+            let history = match app.store.history() {
+                None => vec![],
+                Some(h) => tokio::task::spawn_blocking(move || h.list(None, None))
+                    .await
+                    .ok()
+                    .and_then(|r| {
+                        r.map_err(|e| tracing::error!(error = %e, "cannot read the state history"))
+                            .ok()
+                    })
+                    .unwrap_or_default(),
+            };
+            with_type(
+                text(
+                    StatusCode::OK,
+                    pages::index(&app.generation().config, &app.store.snapshot(), &history),
+                ),
+                "text/html; charset=utf-8",
+            )
+        }
         (&Method::GET, "/-/healthy") => text(StatusCode::OK, "Healthy.\n"),
         (&Method::GET, "/-/ready") => text(StatusCode::OK, "Ready.\n"),
         (&Method::POST, "/-/reload") if !lifecycle_allowed(&app) => {
