@@ -54,6 +54,9 @@ pub struct TargetCheck {
     pub target: String,
     #[serde(flatten)]
     pub status: CheckStatus,
+    /// Flaps in the window asked for: how often the check went from OK to another state.
+    #[serde(rename = "flaps_24h")]
+    pub flaps: u32,
 }
 
 /// One recorded change of a check's state.
@@ -228,29 +231,37 @@ impl History {
     /// Every check recorded for `probe` on `target`, by check name.
     pub fn status(&self, probe: &str, target: &str) -> Result<Vec<CheckStatus>, HistoryError> {
         Ok(self
-            .list(Some(probe), Some(target))?
+            .list(Some(probe), Some(target), f64::INFINITY)?
             .into_iter()
             .map(|c| c.status)
             .collect())
     }
 
     /// Every check recorded, narrowed to `probe` and `target` when given, by probe, target
-    /// and check name; checks the config no longer runs included, until the retention.
+    /// and check name, with its flaps since `flaps_from`; checks the config no longer runs
+    /// included, until the retention.
     pub fn list(
         &self,
         probe: Option<&str>,
         target: Option<&str>,
+        flaps_from: f64,
     ) -> Result<Vec<TargetCheck>, HistoryError> {
         let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
         let mut q = conn
             .prepare(
-                "SELECT probe, target, check_name, state, summary, since, last_ok FROM current
+                "SELECT probe, target, check_name, state, summary, since, last_ok,
+                     (SELECT count(*) FROM (SELECT t.at, t.state, lag(t.state)
+                         OVER (ORDER BY t.at, t.rowid) AS prev FROM transitions t
+                         WHERE t.probe = c.probe AND t.target = c.target
+                         AND t.check_name = c.check_name)
+                      WHERE at >= ?3 AND prev = 0 AND state != 0)
+                 FROM current c
                  WHERE (?1 IS NULL OR probe = ?1) AND (?2 IS NULL OR target = ?2)
                  ORDER BY probe, target, check_name",
             )
             .map_err(|e| self.sql(e))?;
         let rows = q
-            .query_map(params![probe, target], |r| {
+            .query_map(params![probe, target, flaps_from], |r| {
                 Ok(TargetCheck {
                     probe: r.get(0)?,
                     target: r.get(1)?,
@@ -261,6 +272,7 @@ impl History {
                         since: r.get(5)?,
                         last_ok: r.get(6)?,
                     },
+                    flaps: r.get(7)?,
                 })
             })
             .map_err(|e| self.sql(e))?;

@@ -46,6 +46,7 @@ fn since_and_last_ok_survive_a_restart_and_a_corrupt_file_is_moved_aside() {
     let first = history(&d)[0].clone();
     assert_eq!(first["target"], "192.0.2.10", "{first}");
     assert_eq!(first["state"], "OK", "{first}");
+    assert_eq!(first["flaps_24h"], 0, "{first}");
     let since = first["since"].as_f64().unwrap();
     // More runs: the state did not change, so neither does since; last OK moves on.
     d.wait_for(Duration::from_secs(10), "last_ok moves", |d| {

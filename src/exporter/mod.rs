@@ -197,8 +197,9 @@ async fn handle(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> Resp
                 get(&query, "probe").map(str::to_string),
                 get(&query, "target").map(str::to_string),
             );
+            let day_ago = now() - 86_400.0;
             let listed = tokio::task::spawn_blocking(move || {
-                history.list(probe.as_deref(), target.as_deref())
+                history.list(probe.as_deref(), target.as_deref(), day_ago)
             })
             .await;
             match listed {
@@ -222,7 +223,7 @@ async fn handle(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> Resp
         (&Method::GET, "/") => {
             let history = match app.store.history() {
                 None => vec![],
-                Some(h) => tokio::task::spawn_blocking(move || h.list(None, None))
+                Some(h) => tokio::task::spawn_blocking(move || h.list(None, None, f64::INFINITY))
                     .await
                     .ok()
                     .and_then(|r| {

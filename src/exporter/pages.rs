@@ -206,6 +206,7 @@ mod tests {
                 since: at,
                 last_ok: None,
             },
+            flaps: 0,
         }
     }
 
