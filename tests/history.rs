@@ -62,6 +62,17 @@ fn since_and_last_ok_survive_a_restart_and_a_corrupt_file_is_moved_aside() {
     let again = history(&d);
     assert_eq!(again[0]["since"].as_f64().unwrap(), since, "{again:?}");
     assert!(!d.log_text().contains("moved it to"), "{}", d.log_text());
+
+    // A reload that removes the probe: its results go, its history stays (until retention).
+    d.write_config(&config.replace("name: bl", "name: other"));
+    d.signal("HUP");
+    d.wait_for(Duration::from_secs(10), "the renamed probe has run", |d| {
+        get(d.addr, "/api/v1/history?probe=other")
+            .1
+            .contains("since")
+    });
+    assert_eq!(history(&d)[0]["since"].as_f64().unwrap(), since);
+    assert_eq!(get(d.addr, "/api/v1/results?probe=bl").1, "[]");
 }
 
 #[test]
