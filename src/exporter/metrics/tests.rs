@@ -221,6 +221,7 @@ fn strippable_is_absent_when_mta_sts_is_undecided() {
             kind: "transport".into(),
             target: "example.test".into(),
             finished_at: 1.0,
+            interval_seconds: None,
             outcome: Arc::new(outcome),
             history: None,
         }],
