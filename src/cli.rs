@@ -60,6 +60,10 @@ pub struct CheckArgs {
     /// --daemon: an environment variable holding the password of --daemon-user.
     #[arg(long, value_name = "VARIABLE")]
     pub daemon_password_env: Option<String>,
+    /// --daemon: a result older than this (e.g. 15m) is UNKNOWN, stale; by default twice the
+    /// probe's interval.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub max_age: Option<std::time::Duration>,
     /// Warning range for the kind's main figure.
     #[arg(short = 'w', long, value_name = "RANGE")]
     pub warning: Option<Range>,
@@ -130,6 +134,7 @@ impl CommonFlags {
                 ca_file: None,
                 ca_pem: None,
                 trust_anchor: None,
+                history: None,
             },
             exporter: Exporter {
                 listen: DEFAULT_LISTEN.parse().expect("valid default"),

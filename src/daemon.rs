@@ -29,6 +29,18 @@ impl App {
     /// Starts scheduling `config` (already validated, read from `config_path`).
     pub fn start(config: Config, config_path: PathBuf) -> anyhow::Result<Arc<App>> {
         let store = Arc::new(Store::default());
+        if let Some(h) = &config.global.history {
+            // A history it cannot use never stops the daemon: moved aside, or done without.
+            match crate::store::history::History::open_or_replace(&h.path, h.keep) {
+                Ok((history, note)) => {
+                    if let Some(note) = note {
+                        tracing::warn!("{note}");
+                    }
+                    store.set_history(history);
+                }
+                Err(e) => tracing::error!(error = %e, "running without a state history"),
+            }
+        }
         let runtime = Runtime::new(&config)?;
         let generation = Arc::new(Generation {
             number: 1,

@@ -508,6 +508,7 @@ async fn run_once(
                 kind: p.settings.kind().to_string(),
                 target: t.clone(),
                 finished_at: now(),
+                interval_seconds: None,
                 outcome: Arc::new(outcome),
                 history: None,
             }
@@ -546,6 +547,7 @@ async fn lint(
         kind: "dns".into(),
         target: domain.to_string(),
         finished_at: now(),
+        interval_seconds: None,
         outcome: Arc::new(outcome),
         history: None,
     };

@@ -88,17 +88,31 @@ impl Job {
                 duration_ms = outcome.duration.as_millis() as u64,
                 "run finished"
             );
-            self.store.record(
-                self.generation.number,
-                RunRecord {
-                    probe: self.probe().name.clone(),
-                    kind: self.probe().settings.kind().to_string(),
-                    target: self.target.clone(),
-                    finished_at: now(),
-                    outcome: Arc::new(outcome),
-                    history: None,
-                },
-            );
+            let record = RunRecord {
+                probe: self.probe().name.clone(),
+                kind: self.probe().settings.kind().to_string(),
+                target: self.target.clone(),
+                finished_at: now(),
+                interval_seconds: Some(self.probe().interval.as_secs_f64()),
+                outcome: Arc::new(outcome),
+                history: None,
+            };
+            let (at, outcome) = (record.finished_at, record.outcome.clone());
+            if self.store.record(self.generation.number, record)
+                && let Some(history) = self.store.history()
+            {
+                let (probe, target) = (self.probe().name.clone(), self.target.clone());
+                // SQLite writes block: off the async workers.
+                tokio::task::spawn_blocking(move || {
+                    let findings = outcome
+                        .findings
+                        .iter()
+                        .map(|f| (f.check.as_str(), f.state, f.summary.as_str()));
+                    if let Err(e) = history.record(&probe, &target, at, findings) {
+                        tracing::error!(error = %e, "cannot write the state history");
+                    }
+                });
+            }
             // Next run one interval after this one started, shifted by ±jitter.
             let interval = self.probe().interval;
             let shift = spread(interval, jitter * 2.0);

@@ -18,6 +18,11 @@ pub struct RunRecord {
     pub target: String,
     /// Seconds since the Unix epoch when the run finished.
     pub finished_at: f64,
+    /// The probe's interval in seconds, for scheduled runs: a reader (`check_mailauth
+    /// --daemon`) calls a result stale when it is older than twice this. `None` for one-off
+    /// runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval_seconds: Option<f64>,
     pub outcome: Arc<Outcome>,
     /// What accumulates across scheduled runs (round-trip latency histogram, last success);
     /// `None` for one-off runs, whose metrics then describe that run alone.
@@ -106,6 +111,8 @@ struct Inner {
 #[derive(Debug)]
 pub struct Store {
     inner: RwLock<Inner>,
+    /// The persistent state history, when `global.history` configures one.
+    history: std::sync::OnceLock<Arc<crate::store::history::History>>,
 }
 
 impl Default for Store {
@@ -116,6 +123,7 @@ impl Default for Store {
                 last_reload_success: now(),
                 ..Inner::default()
             }),
+            history: std::sync::OnceLock::new(),
         }
     }
 }
@@ -136,10 +144,21 @@ impl Store {
         self.inner.write().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Records a run of `generation`; a run of a replaced generation is dropped.
-    pub fn record(&self, generation: u64, record: RunRecord) {
+    /// Sets the state history that scheduled runs are written to (once, at start).
+    pub fn set_history(&self, history: crate::store::history::History) {
+        let _ = self.history.set(Arc::new(history));
+    }
+
+    /// The state history, when one is configured.
+    pub fn history(&self) -> Option<Arc<crate::store::history::History>> {
+        self.history.get().cloned()
+    }
+
+    /// Records a run of `generation`; a run of a replaced generation is dropped (false).
+    pub fn record(&self, generation: u64, record: RunRecord) -> bool {
         let mut inner = self.write();
-        if inner.generation == generation {
+        let current = inner.generation == generation;
+        if current {
             let mut record = record;
             let key = (record.probe.clone(), record.target.clone());
             let previous = inner.results.get(&key);
@@ -148,6 +167,7 @@ impl Store {
                 RoundtripHistory::after(prev, &record.outcome, record.finished_at).map(Arc::new);
             inner.results.insert(key, record);
         }
+        current
     }
 
     /// The latest outcome of `probe` on `target`, which the scheduler hands to the next run
@@ -205,6 +225,7 @@ mod tests {
             kind: "dns".into(),
             target: "lab.test".into(),
             finished_at: at,
+            interval_seconds: None,
             outcome: Arc::new(Outcome::new(vec![], Report::Dns(Box::new(report)))),
             history: None,
         }

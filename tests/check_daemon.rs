@@ -2,7 +2,8 @@
 //! and basic auth, with no lab: the daemon's DNSBL zone is a tiny loopback DNS server, its
 //! certificate comes from a test CA made with openssl. The plugin verifies the certificate
 //! (`--ca-file`) before it sends anything, takes the password from a file or an environment
-//! variable, and says UNKNOWN (exit 3) with the reason whenever it cannot read a result.
+//! variable, and says UNKNOWN (exit 3) with the reason whenever it cannot read a result, or
+//! when the result it reads is stale.
 
 mod common;
 
@@ -130,4 +131,62 @@ fn check_mailauth_reads_a_tls_and_basic_auth_daemon() {
 
     // The password never reaches the daemon's log.
     assert!(!s.d.log_text().contains(PASSWORD));
+}
+
+/// `check_mailauth --daemon` with the daemon's scheduler starved: after a reload a hung probe
+/// holds the only slot under `global.concurrency`, so `bl` never runs again and its last
+/// result ages. The plugin reports it as it is, then UNKNOWN "stale since" once the result is
+/// older than twice bl's interval; `--max-age` moves the bound.
+#[test]
+fn check_mailauth_says_unknown_when_the_daemons_result_is_stale() {
+    let dns = slow_dnsbl(Duration::ZERO);
+    let hole = black_hole_dns();
+    let bl = "  - name: bl\n    kind: dnsbl\n    interval: 2s\n    timeout: 1s\n    targets: [192.0.2.10]\n    zones: [{ zone: dnsbl.test }]\n";
+    let head = format!(
+        "global:\n  resolver: [\"{dns}\"]\n  concurrency: 1\n  jitter: 0\n  drain_timeout: 1s\nprobes:\n{bl}"
+    );
+    let d = Daemon::start(&head);
+    let url = format!("http://{}", d.addr);
+    let start = Instant::now();
+    let (code, out) = loop {
+        let (code, out) = plugin(&url, &[], &[]);
+        if code == 0 || start.elapsed() > Duration::from_secs(15) {
+            break (code, out);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(code, 0, "{out}\n{}", d.log_text());
+
+    // The hung probe's first run comes within a second of the reload and keeps the only slot
+    // for a minute; bl's result is kept across the reload (same probe, target and kind).
+    d.write_config(&format!(
+        "{head}  - name: hung\n    kind: dnsbl\n    interval: 1h\n    timeout: 1m\n    resolver: [\"{}\"]\n    targets: [192.0.2.11]\n    zones: [{{ zone: dnsbl.test }}]\n",
+        hole.addr
+    ));
+    d.signal("HUP");
+    let reloaded = Instant::now();
+    let (code, out) = loop {
+        let (code, out) = plugin(&url, &[], &[]);
+        if code != 0 || reloaded.elapsed() > Duration::from_secs(15) {
+            break (code, out);
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(code, 3, "{out}\n{}", d.log_text());
+    assert!(
+        out.starts_with("MAILAUTH UNKNOWN - bl: stale since ")
+            && out.contains("(last run of `192.0.2.10` "),
+        "{out}"
+    );
+    // Twice the 2 s interval, plus at most the second before the hung run took the slot.
+    assert!(
+        reloaded.elapsed() < Duration::from_secs(7),
+        "{:?}",
+        reloaded.elapsed()
+    );
+    // A longer --max-age still accepts the result; a later look is still stale.
+    let (code, out) = plugin(&url, &["--max-age", "1h"], &[]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = plugin(&url, &[], &[]);
+    assert_eq!(code, 3, "{out}");
 }

@@ -93,7 +93,11 @@ async fn outcomes(args: &Args, timeout: Duration) -> Result<Vec<RunRecord>, Stri
             .as_deref()
             .ok_or("bad arguments: --daemon needs --probe NAME")?;
         let access = daemon_access(args, url)?;
-        return daemon::results(&access, probe, args.host.as_deref()).await;
+        let records = daemon::results(&access, probe, args.host.as_deref()).await?;
+        if let Some(stale) = daemon::stale(&records, mailauth_probe::state::now(), args.max_age) {
+            return Err(stale);
+        }
+        return Ok(records);
     }
     let (config, targets) = if let Some(path) = &args.config {
         let probe = args
@@ -155,6 +159,7 @@ async fn outcomes(args: &Args, timeout: Duration) -> Result<Vec<RunRecord>, Stri
                 kind: probe.settings.kind().to_string(),
                 target: t.clone(),
                 finished_at: mailauth_probe::state::now(),
+                interval_seconds: None,
                 outcome: Arc::new(runtime.run(probe, t, Some(deadline)).await),
                 history: None,
             }

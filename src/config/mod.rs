@@ -81,6 +81,16 @@ pub struct Global {
     /// ([`Config::load_ca`]): the runner hands it to the probes' TLS client.
     pub ca_pem: Option<Arc<str>>,
     pub trust_anchor: Option<PathBuf>,
+    /// `global.history`: the state history's file and retention (off when absent).
+    pub history: Option<HistorySettings>,
+}
+
+/// Where the daemon keeps its state history ([`crate::store::history`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistorySettings {
+    pub path: PathBuf,
+    /// Rows older than this are dropped (default 90 days).
+    pub keep: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -536,6 +546,23 @@ fn build_global(root: &Node, raw: &RawConfig, ctx: &mut Ctx) -> Option<Global> {
             ok = false;
         }
     }
+    let history = g.history.as_ref().map(|h| HistorySettings {
+        path: ctx.base_dir.join(&h.path),
+        keep: h
+            .keep
+            .map(|d| d.0)
+            .unwrap_or(crate::store::history::DEFAULT_KEEP),
+    });
+    if history.as_ref().is_some_and(|h| h.keep.is_zero()) {
+        ctx.error(
+            node.get("history")
+                .and_then(|h| h.get("keep"))
+                .unwrap_or(node),
+            "global.history.keep",
+            "must be greater than zero",
+        );
+        ok = false;
+    }
     ok.then(|| Global {
         interval,
         timeout,
@@ -550,6 +577,7 @@ fn build_global(root: &Node, raw: &RawConfig, ctx: &mut Ctx) -> Option<Global> {
         ca_file: g.ca_file.as_ref().map(|p| ctx.base_dir.join(p)),
         ca_pem: None,
         trust_anchor: g.trust_anchor.as_ref().map(|p| ctx.base_dir.join(p)),
+        history,
     })
 }
 

@@ -29,6 +29,14 @@ pub struct RawGlobal {
     pub drain_timeout: Option<HumanDuration>,
     pub ca_file: Option<PathBuf>,
     pub trust_anchor: Option<PathBuf>,
+    pub history: Option<RawHistory>,
+}
+
+/// `global.history`: where the state history lives and how long it keeps rows.
+#[derive(Debug, Deserialize)]
+pub struct RawHistory {
+    pub path: PathBuf,
+    pub keep: Option<HumanDuration>,
 }
 
 #[derive(Debug, Default, Deserialize)]

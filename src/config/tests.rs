@@ -45,6 +45,28 @@ fn minimal_config_has_defaults() {
     assert_eq!(c.global.resolver, Upstream::System);
     assert_eq!(c.probes[0].targets, vec!["192.0.2.1".to_string()]);
     assert_eq!(c.exporter.listen.to_string(), DEFAULT_LISTEN);
+    assert_eq!(c.global.history, None);
+}
+
+#[test]
+fn global_history_path_is_relative_to_the_config_and_keeps_90_days_by_default() {
+    let text = format!("global:\n  history: {{ path: state/h.sqlite }}\n{MINIMAL_PROBE}");
+    let c = Config::from_str(&text, Path::new("/etc/m/c.yaml")).unwrap();
+    assert_eq!(
+        c.global.history,
+        Some(HistorySettings {
+            path: "/etc/m/state/h.sqlite".into(),
+            keep: Duration::from_secs(90 * 86_400),
+        })
+    );
+    let text = format!("global:\n  history: {{ path: h.sqlite, keep: 0s }}\n{MINIMAL_PROBE}");
+    has(
+        &errors(&text),
+        "global.history.keep",
+        2,
+        36,
+        "greater than zero",
+    );
 }
 
 #[test]

@@ -186,13 +186,60 @@ async fn handle(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> Resp
             let body = serde_json::to_string(&records).unwrap_or_else(|_| "[]".into());
             with_type(text(StatusCode::OK, body), "application/json")
         }
-        (&Method::GET, "/") => with_type(
-            text(
-                StatusCode::OK,
-                pages::index(&app.generation().config, &app.store.snapshot()),
-            ),
-            "text/html; charset=utf-8",
-        ),
+        (&Method::GET, "/api/v1/history") => {
+            let Some(history) = app.store.history() else {
+                return text(
+                    StatusCode::NOT_FOUND,
+                    "no state history: set global.history.path in the config\n",
+                );
+            };
+            let (probe, target) = (
+                get(&query, "probe").map(str::to_string),
+                get(&query, "target").map(str::to_string),
+            );
+            let day_ago = now() - 86_400.0;
+            let listed = tokio::task::spawn_blocking(move || {
+                history.list(probe.as_deref(), target.as_deref(), day_ago)
+            })
+            .await;
+            match listed {
+                Ok(Ok(checks)) => with_type(
+                    text(
+                        StatusCode::OK,
+                        serde_json::to_string(&checks).unwrap_or_else(|_| "[]".into()),
+                    ),
+                    "application/json",
+                ),
+                Ok(Err(e)) => {
+                    tracing::error!(error = %e, "cannot read the state history");
+                    text(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "cannot read the state history\n",
+                    )
+                }
+                Err(_) => text(StatusCode::INTERNAL_SERVER_ERROR, "history read failed\n"),
+            }
+        }
+        (&Method::GET, "/") => {
+            let history = match app.store.history() {
+                None => vec![],
+                Some(h) => tokio::task::spawn_blocking(move || h.list(None, None, f64::INFINITY))
+                    .await
+                    .ok()
+                    .and_then(|r| {
+                        r.map_err(|e| tracing::error!(error = %e, "cannot read the state history"))
+                            .ok()
+                    })
+                    .unwrap_or_default(),
+            };
+            with_type(
+                text(
+                    StatusCode::OK,
+                    pages::index(&app.generation().config, &app.store.snapshot(), &history),
+                ),
+                "text/html; charset=utf-8",
+            )
+        }
         (&Method::GET, "/-/healthy") => text(StatusCode::OK, "Healthy.\n"),
         (&Method::GET, "/-/ready") => text(StatusCode::OK, "Ready.\n"),
         (&Method::POST, "/-/reload") if !lifecycle_allowed(&app) => {
@@ -290,6 +337,7 @@ async fn probe(
         kind: probe.settings.kind().to_string(),
         target,
         finished_at: now(),
+        interval_seconds: None,
         outcome: Arc::new(outcome),
         history: None,
     };

@@ -3,7 +3,9 @@
 //! TLS client against the system's CAs and `--ca-file`, before anything is sent), with basic
 //! auth when the web config asks for it. hyper's client ([`mailauth_probes::http`]) speaks
 //! HTTP/1.1; the answer's head is bounded to 16 KiB and its body to 16 MiB, and the plugin's
-//! `--timeout` bounds the whole exchange.
+//! `--timeout` bounds the whole exchange. A result older than twice its probe's interval (or
+//! `--max-age`) is stale: the daemon's scheduler is stuck or starved, and the plugin says
+//! UNKNOWN rather than repeat an old verdict.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -11,6 +13,8 @@ use hyper::StatusCode;
 use hyper::header::HeaderValue;
 use mailauth_probes::http::{self, BodyError};
 use mailauth_probes::tls::TlsClient;
+use std::time::{Duration, SystemTime};
+
 use tokio::net::TcpStream;
 
 use crate::state::RunRecord;
@@ -131,4 +135,75 @@ pub async fn results(
         });
     }
     Ok(records)
+}
+
+/// Why the results are too old to judge (UNKNOWN), or `None` when each is younger than
+/// `max_age`, or else twice its probe's interval. A result without an interval (a daemon from
+/// before the field) is judged only against `max_age`. The oldest stale result is named.
+pub fn stale(records: &[RunRecord], now: f64, max_age: Option<Duration>) -> Option<String> {
+    let (record, bound) = records
+        .iter()
+        .filter_map(|r| {
+            let bound = match max_age {
+                Some(m) => m.as_secs_f64(),
+                None => 2.0 * r.interval_seconds?,
+            };
+            (now - r.finished_at > bound).then_some((r, bound))
+        })
+        .min_by(|a, b| a.0.finished_at.total_cmp(&b.0.finished_at))?;
+    let since =
+        SystemTime::UNIX_EPOCH + Duration::from_secs_f64((record.finished_at + bound).max(0.0));
+    let age = Duration::from_secs((now - record.finished_at).max(0.0).round() as u64);
+    Some(format!(
+        "stale since {} (last run of `{}` {} ago)",
+        humantime::format_rfc3339_seconds(since),
+        record.target,
+        humantime::format_duration(age)
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use mailauth_probes::{Outcome, Report};
+
+    use super::*;
+
+    fn run(target: &str, finished_at: f64, interval: Option<f64>) -> RunRecord {
+        RunRecord {
+            probe: "bl".into(),
+            kind: "dnsbl".into(),
+            target: target.into(),
+            finished_at,
+            interval_seconds: interval,
+            outcome: Arc::new(Outcome::new(vec![], Report::None)),
+            history: None,
+        }
+    }
+
+    #[test]
+    fn a_result_older_than_twice_its_interval_is_stale() {
+        let now = 1_000_000.0;
+        let fresh = run("a", now - 119.0, Some(60.0));
+        assert_eq!(stale(std::slice::from_ref(&fresh), now, None), None);
+        let old = run("b", now - 125.0, Some(60.0));
+        let why = stale(&[fresh.clone(), old.clone()], now, None).unwrap();
+        assert_eq!(
+            why,
+            "stale since 1970-01-12T13:46:35Z (last run of `b` 2m 5s ago)"
+        );
+        // --max-age overrides the interval both ways.
+        assert_eq!(
+            stale(
+                std::slice::from_ref(&old),
+                now,
+                Some(Duration::from_secs(600))
+            ),
+            None
+        );
+        assert!(stale(&[fresh], now, Some(Duration::from_secs(60))).is_some());
+        // No interval (an older daemon): only --max-age judges.
+        assert_eq!(stale(&[run("c", 0.0, None)], now, None), None);
+    }
 }

@@ -1,7 +1,9 @@
-//! What must outlive a run: the report stores of `kind: reports` probes ([`reports`]).
+//! What must outlive a run: the report stores of `kind: reports` probes ([`reports`]) and the
+//! daemon's state history ([`history`]).
 //! [`ReportStores`] opens one per such probe for a config generation; the runner only asks it
 //! for the store of the probe it runs.
 
+pub mod history;
 pub mod reports;
 
 use std::collections::BTreeMap;

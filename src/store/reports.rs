@@ -96,6 +96,22 @@ fn now() -> f64 {
     crate::state::now()
 }
 
+/// Opens the SQLite file at `path`, creating it and its directory if need be. Err: why not.
+pub(crate) fn open_sqlite(path: &Path) -> Result<Connection, String> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create its directory: {e}"))?;
+    }
+    Connection::open(path).map_err(|e| format!("cannot open: {e}"))
+}
+
+/// A database's schema version (`PRAGMA user_version`, 0 when none was set) and its number of
+/// tables, indexes and views; Err when the file is not a readable SQLite database.
+pub(crate) fn schema_of(conn: &Connection) -> rusqlite::Result<(i64, i64)> {
+    let version = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let tables = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
+    Ok((version, tables))
+}
+
 impl ReportStore {
     /// Opens (or creates) the store at `path`, keeping per-source rows for `keep_days`.
     pub fn open(path: &Path, keep_days: u32) -> Result<ReportStore, StoreError> {
@@ -103,18 +119,12 @@ impl ReportStore {
             path: path.to_path_buf(),
             message,
         };
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| err(format!("cannot create its directory: {e}")))?;
-        }
-        let conn = Connection::open(path).map_err(|e| err(format!("cannot open: {e}")))?;
-        let version: i64 = conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(|e| {
-                err(format!(
-                    "not a readable SQLite database ({e}); move it away to start a new store"
-                ))
-            })?;
+        let conn = open_sqlite(path).map_err(err)?;
+        let (version, tables) = schema_of(&conn).map_err(|e| {
+            err(format!(
+                "not a readable SQLite database ({e}); move it away to start a new store"
+            ))
+        })?;
         if version > SCHEMA {
             return Err(err(format!(
                 "its schema version {version} is newer than this program's ({SCHEMA}): upgrade mailauth-probe, or give `store:` another path"
@@ -123,13 +133,6 @@ impl ReportStore {
         let sql = |e: rusqlite::Error| StoreError::Sql(e, path.to_path_buf());
         if version == 0 {
             // A new file, or a SQLite file that is not ours: only create into an empty one.
-            let tables: i64 = conn
-                .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
-                .map_err(|e| {
-                    err(format!(
-                        "not a readable SQLite database ({e}); move it away to start a new store"
-                    ))
-                })?;
             if tables > 0 {
                 return Err(err(
                     "a SQLite database that is not a mailauth-probe report store (no schema version): give `store:` another path".into(),

@@ -117,6 +117,15 @@ impl Collector for Snapshot {
             Some(Unit::Seconds),
             recs.iter().map(|r| (pt(r), r.finished_at)).collect(),
         )?;
+        gauges(
+            &mut enc,
+            "mailauth_probe_interval",
+            &self.help("The probe's scheduled interval; its results are stale past twice this"),
+            Some(Unit::Seconds),
+            recs.iter()
+                .filter_map(|r| Some((pt(r), r.interval_seconds?)))
+                .collect(),
+        )?;
         let mut status = Vec::new();
         for r in recs {
             // One series per check name; should a probe repeat a name, the worst state wins.

@@ -41,6 +41,7 @@ fn record(probe: &str, target: &str, at: f64, zones: Vec<ZoneResult>) -> RunReco
         kind: "dnsbl".into(),
         target: target.into(),
         finished_at: at,
+        interval_seconds: None,
         outcome: Arc::new(outcome),
         history: None,
     }
@@ -93,6 +94,19 @@ fn probe_answers_carry_no_daemon_series() {
     assert!(!text.contains("mailauth_build"));
     assert!(text.contains("mailauth_dnsbl_listed{ip_or_domain=\"x.test\",zone=\"a.test\"} 0"));
     assert!(text.contains("(this run)"));
+    // A one-off run has no schedule, so nothing can call it stale.
+    assert!(!text.contains("mailauth_probe_interval_seconds{"), "{text}");
+}
+
+#[test]
+fn scheduled_runs_carry_their_interval_for_the_staleness_alert() {
+    let mut r = record("own", "192.0.2.99", 1000.0, vec![]);
+    r.interval_seconds = Some(300.0);
+    let text = encode(vec![r], None);
+    assert!(
+        text.contains("mailauth_probe_interval_seconds{probe=\"own\",target=\"192.0.2.99\"} 300"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -139,6 +153,7 @@ fn roundtrip_record(latency: Option<f64>, dkim: &str, ok: bool) -> RunRecord {
         kind: "roundtrip".into(),
         target: "lab.test".into(),
         finished_at: 1000.0,
+        interval_seconds: None,
         outcome: Arc::new(outcome),
         history: None,
     }
@@ -206,6 +221,7 @@ fn strippable_is_absent_when_mta_sts_is_undecided() {
             kind: "transport".into(),
             target: "example.test".into(),
             finished_at: 1.0,
+            interval_seconds: None,
             outcome: Arc::new(outcome),
             history: None,
         }],
