@@ -13,7 +13,6 @@ mod compare;
 pub mod dkim;
 pub mod dmarc;
 pub mod dnssec;
-pub mod lookup;
 mod nameservers;
 pub mod spf;
 pub mod spf_check;
