@@ -4,10 +4,10 @@
 //! by check name, state and a telling part of its text. (DMARC discovery's vectors sit
 //! beside it, in `dmarc/discover.rs`.)
 
-use hickory_resolver::proto::rr::RecordType::{A, AAAA, CNAME, MX, PTR, TXT};
+use hickory_resolver::proto::rr::RecordType::{A, AAAA, CNAME, MX, NS, PTR, SOA, TXT};
 
 use super::spf::SpfRecord;
-use super::{DnsSettings, dkim_checks, mx_checks, ptr_checks, spf_walk};
+use super::{DnsSettings, dkim_checks, mx_checks, nameservers, ptr_checks, spf_walk};
 use crate::resolver::{DnsFailure, FakeDns};
 use crate::{Finding, State};
 
@@ -472,4 +472,147 @@ fn helo_resolving_elsewhere_is_a_warning() {
 fn helo_not_resolving_is_a_warning() {
     let f = sending(&FakeDns::default(), Some("out.example.org"));
     expect(&f, "helo", State::Warning, "does not resolve");
+}
+
+/// A zone example.org served by ns1 (192.0.2.53) and ns2 (192.0.2.54).
+fn zone(ns1: FakeDns, ns2: FakeDns) -> FakeDns {
+    FakeDns::default()
+        .records("example.org", NS, &["ns1.example.org", "ns2.example.org"])
+        .records("ns1.example.org", A, &["192.0.2.53"])
+        .records("ns2.example.org", A, &["192.0.2.54"])
+        .at("192.0.2.53", ns1)
+        .at("192.0.2.54", ns2)
+}
+
+/// One authoritative server's answers for example.org, with SOA `serial`.
+fn server(serial: &str) -> FakeDns {
+    FakeDns::default()
+        .records("example.org", SOA, &[serial])
+        .txt_at("example.org", &["v=spf1 -all"])
+        .txt_at("_dmarc.example.org", &["v=DMARC1; p=reject"])
+        .records("example.org", MX, &["10 mail.example.org"])
+}
+
+fn nameservers(dns: &FakeDns) -> Vec<Finding> {
+    let deadline = crate::Deadline::after(std::time::Duration::from_secs(5));
+    block_on(nameservers::check("example.org", dns, deadline)).0
+}
+
+#[test]
+fn ns_all_agreeing_is_ok() {
+    let f = nameservers(&zone(server("2024010101"), server("2024010101")));
+    expect(
+        &f,
+        "ns:record",
+        State::Ok,
+        "ns1.example.org, ns2.example.org",
+    );
+    expect(
+        &f,
+        "ns:ns2.example.org/192.0.2.54",
+        State::Ok,
+        "answers, serial 2024010101",
+    );
+}
+
+#[test]
+fn ns_soa_serial_mismatch_is_a_warning() {
+    let f = nameservers(&zone(server("2024010101"), server("2024010102")));
+    expect(
+        &f,
+        "ns:ns1.example.org/192.0.2.53",
+        State::Warning,
+        "serves serial 2024010101 while others serve",
+    );
+}
+
+#[test]
+fn ns_different_records_is_a_warning() {
+    let ns2 = server("7").txt_at("_dmarc.example.org", &["v=DMARC1; p=none"]);
+    let f = nameservers(&zone(server("7"), server("7")).at("192.0.2.54", ns2));
+    expect(
+        &f,
+        "ns:ns2.example.org/192.0.2.54",
+        State::Warning,
+        "serves different records",
+    );
+}
+
+#[test]
+fn ns_lame_without_aa_is_a_warning_while_another_answers() {
+    let f = nameservers(&zone(server("7"), server("7 noaa")));
+    expect(
+        &f,
+        "ns:ns2.example.org/192.0.2.54",
+        State::Warning,
+        "is lame: it answers without authority",
+    );
+}
+
+#[test]
+fn ns_lame_by_referral_or_no_soa() {
+    let referral = FakeDns::default().fail("example.org", SOA, DnsFailure::Referral);
+    let f = nameservers(&zone(server("7"), referral));
+    expect(
+        &f,
+        "ns:ns2.example.org/192.0.2.54",
+        State::Warning,
+        "lame: it answers with a referral",
+    );
+    let f = nameservers(&zone(server("7"), FakeDns::default()));
+    expect(
+        &f,
+        "ns:ns2.example.org/192.0.2.54",
+        State::Warning,
+        "lame: no SOA",
+    );
+}
+
+#[test]
+fn ns_none_answering_is_critical() {
+    let f = nameservers(&zone(FakeDns::default(), FakeDns::default()).at(
+        "192.0.2.53",
+        FakeDns::default().fail_all("example.org", DnsFailure::Timeout),
+    ));
+    expect(
+        &f,
+        "ns:ns1.example.org/192.0.2.53",
+        State::Critical,
+        "does not answer (timeout)",
+    );
+}
+
+#[test]
+fn ns_server_failing_some_queries_is_a_warning() {
+    let ns2 = server("7").fail("_dmarc.example.org", TXT, DnsFailure::ServFail);
+    let f = nameservers(&zone(server("7"), ns2));
+    expect(
+        &f,
+        "ns:ns2.example.org/192.0.2.54",
+        State::Warning,
+        "fails some queries",
+    );
+}
+
+#[test]
+fn ns_without_address_is_a_warning() {
+    let dns = zone(server("7"), server("7"))
+        .records("ns2.example.org", AAAA, &[])
+        .fail("ns2.example.org", A, DnsFailure::NxDomain);
+    expect(
+        &nameservers(&dns),
+        "ns:ns2.example.org",
+        State::Warning,
+        "has no address",
+    );
+}
+
+#[test]
+fn ns_missing_everywhere_is_critical() {
+    expect(
+        &nameservers(&FakeDns::default()),
+        "ns:record",
+        State::Critical,
+        "has no NS records",
+    );
 }

@@ -1,19 +1,31 @@
 //! The DNS questions the checks ask, as a trait ([`Dns`]): the probe answers them with its
 //! [`Resolver`], vector tests with [`FakeDns`], a table of injected answers, so the SPF walk,
-//! DMARC discovery, DKIM keys, MX and PTR checks are tested without a network. Failures stay
-//! told apart on both sides (NXDOMAIN, NODATA, SERVFAIL, timeout, referral, ...).
+//! DMARC discovery, DKIM keys, MX, PTR and nameserver checks (a server asked directly through
+//! [`Dns::server`]) are tested without a network. Failures stay told apart on both sides
+//! (NXDOMAIN, NODATA, SERVFAIL, timeout, referral, ...). DNSSEC states are not on the seam:
+//! they come from hickory's validating resolver ([`Resolver::proof`]).
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
+use std::time::Duration;
 
 use hickory_resolver::proto::rr::RecordType;
 
-use super::{Addresses, DnsFailure, Resolver, StubResolver, relative};
+use super::{Addresses, DnsFailure, Resolver, Soa, StubResolver, relative};
 
 /// The lookups a DNS check makes.
 pub trait Dns: Sync {
+    /// What asks one server directly (the nameserver check), answering as that server does.
+    type Server: Dns + Send;
+
+    /// Asks only `ip` (port 53) from now on, each attempt bounded by `attempt`.
+    fn server(&self, ip: IpAddr, attempt: Duration) -> Self::Server;
+    /// NS names of `name`.
+    fn ns(&self, name: &str) -> impl Future<Output = Result<Vec<String>, DnsFailure>> + Send;
+    /// The SOA of `name` as the server answered it (serial, AA bit).
+    fn soa(&self, name: &str) -> impl Future<Output = Result<Soa, DnsFailure>> + Send;
     /// The TXT records at `name`, each record's strings joined.
     fn txt(&self, name: &str) -> impl Future<Output = Result<Vec<String>, DnsFailure>> + Send;
     /// The MX records of `name` (preference, host without the trailing dot).
@@ -53,6 +65,18 @@ pub trait Dns: Sync {
 }
 
 impl Dns for StubResolver {
+    type Server = StubResolver;
+
+    fn server(&self, ip: IpAddr, attempt: Duration) -> StubResolver {
+        // Its questions share one run's memo, over one socket each.
+        StubResolver::new(vec![SocketAddr::new(ip, 53)], attempt).for_run()
+    }
+    async fn ns(&self, name: &str) -> Result<Vec<String>, DnsFailure> {
+        StubResolver::ns(self, name).await
+    }
+    async fn soa(&self, name: &str) -> Result<Soa, DnsFailure> {
+        StubResolver::soa(self, name).await
+    }
     async fn txt(&self, name: &str) -> Result<Vec<String>, DnsFailure> {
         StubResolver::txt(self, name).await
     }
@@ -71,6 +95,17 @@ impl Dns for StubResolver {
 }
 
 impl Dns for Resolver {
+    type Server = StubResolver;
+
+    fn server(&self, ip: IpAddr, attempt: Duration) -> StubResolver {
+        Dns::server(&**self, ip, attempt)
+    }
+    async fn ns(&self, name: &str) -> Result<Vec<String>, DnsFailure> {
+        Dns::ns(&**self, name).await
+    }
+    async fn soa(&self, name: &str) -> Result<Soa, DnsFailure> {
+        Dns::soa(&**self, name).await
+    }
     async fn txt(&self, name: &str) -> Result<Vec<String>, DnsFailure> {
         Dns::txt(&**self, name).await
     }
@@ -92,7 +127,8 @@ impl Dns for Resolver {
 #[derive(Debug, Clone)]
 pub enum Answer {
     /// Records in presentation form: TXT text, `"10 mx.example.org"` for MX, an address for
-    /// A/AAAA, a name for PTR and CNAME.
+    /// A/AAAA, a name for PTR, CNAME and NS; for SOA the serial, followed by ` noaa` when the
+    /// server answers without the AA bit.
     Records(Vec<String>),
     /// NXDOMAIN, NODATA, SERVFAIL, a timeout, a referral, ...
     Fail(DnsFailure),
@@ -101,13 +137,35 @@ pub enum Answer {
 /// Answers from a table of (name, type) → [`Answer`], for vector tests. A question not in
 /// the table is NODATA when its name has some other entry, NXDOMAIN otherwise; a CNAME entry
 /// is followed (A, AAAA, MX and TXT questions) as a resolver would. Every question is logged.
+/// A server asked directly ([`Dns::server`]) answers from its own table ([`FakeDns::at`]);
+/// a server without one does not answer (timeout).
 #[derive(Debug, Default)]
 pub struct FakeDns {
     table: HashMap<(String, RecordType), Answer>,
     asked: Mutex<Vec<(String, RecordType)>>,
+    servers: HashMap<IpAddr, FakeDns>,
+    /// When set, every question fails so (a server that does not answer).
+    silent: Option<DnsFailure>,
+}
+
+impl Clone for FakeDns {
+    fn clone(&self) -> Self {
+        FakeDns {
+            table: self.table.clone(),
+            asked: Mutex::default(),
+            servers: self.servers.clone(),
+            silent: self.silent.clone(),
+        }
+    }
 }
 
 impl FakeDns {
+    /// The server at `ip`, asked directly, answers from `server`'s table.
+    pub fn at(mut self, ip: &str, server: FakeDns) -> Self {
+        let ip = ip.parse().expect("an IP address");
+        self.servers.insert(ip, server);
+        self
+    }
     /// Sets the answer to `name`/`rtype`.
     pub fn set(mut self, name: &str, rtype: RecordType, answer: Answer) -> Self {
         self.table.insert((relative(name), rtype), answer);
@@ -134,6 +192,8 @@ impl FakeDns {
             RecordType::A,
             RecordType::AAAA,
             RecordType::PTR,
+            RecordType::NS,
+            RecordType::SOA,
         ] {
             self = self.fail(name, t, f.clone());
         }
@@ -158,6 +218,9 @@ impl FakeDns {
         chain: &mut Vec<String>,
     ) -> Result<Vec<String>, DnsFailure> {
         let mut name = relative(name);
+        if let Some(f) = &self.silent {
+            return Err(f.clone());
+        }
         self.asked
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -209,6 +272,31 @@ impl FakeDns {
 }
 
 impl Dns for FakeDns {
+    type Server = FakeDns;
+
+    fn server(&self, ip: IpAddr, _attempt: Duration) -> FakeDns {
+        self.servers.get(&ip).cloned().unwrap_or_else(|| FakeDns {
+            silent: Some(DnsFailure::Timeout),
+            ..FakeDns::default()
+        })
+    }
+    async fn ns(&self, name: &str) -> Result<Vec<String>, DnsFailure> {
+        let v = self.answer(name, RecordType::NS, &mut vec![])?;
+        Ok(v.iter().map(|n| relative(n)).collect())
+    }
+    async fn soa(&self, name: &str) -> Result<Soa, DnsFailure> {
+        let v = self.answer(name, RecordType::SOA, &mut vec![])?;
+        let r = v.first().ok_or(DnsFailure::NoData)?;
+        let serial = r
+            .split_whitespace()
+            .next()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| DnsFailure::Other(format!("bad SOA {r} in the table")))?;
+        Ok(Soa {
+            serial,
+            authoritative: !r.ends_with(" noaa"),
+        })
+    }
     async fn txt(&self, name: &str) -> Result<Vec<String>, DnsFailure> {
         self.answer(name, RecordType::TXT, &mut vec![])
     }
