@@ -519,6 +519,57 @@ mod tests {
         );
     }
 
+    /// Each validation state as the finding and the `validated` fact it gives (the states
+    /// hickory's validating resolver reports; the DNS behind them is not on the Dns seam).
+    #[test]
+    fn each_dnssec_state_gives_its_finding() {
+        let gap = || Some("our resolver could not fetch the DS set of example.test".to_string());
+        let cases = [
+            (
+                Proof::Secure,
+                None,
+                State::Ok,
+                Some(true),
+                "validates (DNSSEC secure)",
+            ),
+            (Proof::Secure, gap(), State::Ok, Some(true), "validates"),
+            (
+                Proof::Insecure,
+                None,
+                State::Warning,
+                Some(false),
+                "no chain of trust",
+            ),
+            (
+                Proof::Bogus,
+                None,
+                State::Critical,
+                Some(false),
+                "fails (bogus)",
+            ),
+            (
+                Proof::Bogus,
+                gap(),
+                State::Unknown,
+                None,
+                "could not validate",
+            ),
+            (
+                Proof::Indeterminate,
+                None,
+                State::Unknown,
+                None,
+                "could not be determined",
+            ),
+        ];
+        for (proof, gap, state, validated, text) in cases {
+            let (f, v) = verdict("mail.example.test", "example.test", proof, gap);
+            assert_eq!(f.check, "dnssec:validation");
+            assert_eq!((f.state, v), (state, validated), "{proof:?}: {f:?}");
+            assert!(f.summary.contains(text), "{proof:?}: {f:?}");
+        }
+    }
+
     /// A DNS server on loopback: silent for DS questions about `silent_ds`, NODATA
     /// (authoritative, with no records) for everything else.
     async fn chain_server(silent_ds: &'static str) -> SocketAddr {

@@ -13,18 +13,19 @@ mod compare;
 pub mod dkim;
 pub mod dmarc;
 pub mod dnssec;
-pub mod lookup;
 mod nameservers;
 pub mod spf;
 pub mod spf_check;
 pub mod spf_walk;
 pub mod tags;
+#[cfg(test)]
+mod vectors;
 
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::resolver::{DnsFailure, Resolver};
+use crate::resolver::{Dns, DnsFailure, Resolver};
 use crate::{Finding, Location, Outcome, ProbeContext, Report, State};
 
 pub use compare::{mta_sts_change, with_previous};
@@ -179,7 +180,7 @@ pub async fn probe(settings: &DnsSettings, target: &str, ctx: &ProbeContext) -> 
         domain: domain.clone(),
         ..DnsReport::default()
     };
-    let r = &ctx.resolver;
+    let r: &Resolver = &ctx.resolver;
     let work = async {
         let mut findings = Vec::new();
         let (spf_f, dmarc_f, dkim_f, mx_f, ptr_f, other_f, ns_f) = futures::join!(
@@ -392,10 +393,10 @@ pub(crate) fn spf_result_name(r: mail_auth::SpfResult) -> &'static str {
     }
 }
 
-async fn dkim_checks(
+async fn dkim_checks<D: Dns>(
     domain: &str,
     settings: &DnsSettings,
-    r: &Resolver,
+    r: &D,
     bits_out: &mut Vec<(String, u32)>,
 ) -> Vec<Finding> {
     let mut out = Vec::new();
@@ -472,10 +473,10 @@ async fn dkim_checks(
     out
 }
 
-async fn mx_checks(
+async fn mx_checks<D: Dns>(
     domain: &str,
     settings: &DnsSettings,
-    r: &Resolver,
+    r: &D,
     mx_out: &mut Vec<String>,
 ) -> Vec<Finding> {
     let mut out = Vec::new();
@@ -607,7 +608,7 @@ async fn mx_checks(
 }
 
 /// PTR and forward-confirmed reverse DNS of `ip`; `missing` is the state when there is none.
-async fn ptr_finding(r: &Resolver, ip: IpAddr, check: &str, missing: State) -> Finding {
+async fn ptr_finding<D: Dns>(r: &D, ip: IpAddr, check: &str, missing: State) -> Finding {
     match r.ptr(ip).await {
         Ok(names) => {
             for name in &names {
@@ -643,7 +644,7 @@ async fn ptr_finding(r: &Resolver, ip: IpAddr, check: &str, missing: State) -> F
     }
 }
 
-async fn ptr_checks(settings: &DnsSettings, r: &Resolver) -> Vec<Finding> {
+async fn ptr_checks<D: Dns>(settings: &DnsSettings, r: &D) -> Vec<Finding> {
     let mut out = Vec::new();
     for ip in &settings.sending_ips {
         out.push(ptr_finding(r, *ip, &format!("ptr:{ip}"), State::Critical).await);

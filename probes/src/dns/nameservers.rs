@@ -6,13 +6,13 @@
 //! clear (a recursive server, right data or not); resolvers skip such a server.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use super::{failure_state, failure_text};
-use crate::resolver::{DnsFailure, Resolver, StubResolver};
+use crate::resolver::{Dns, DnsFailure};
 use crate::{Deadline, Finding, State};
 
 /// One nameserver address and how it answered.
@@ -26,9 +26,9 @@ pub struct NameserverResult {
     pub error: Option<String>,
 }
 
-pub async fn check(
+pub async fn check<D: Dns>(
     domain: &str,
-    r: &Resolver,
+    r: &D,
     deadline: Deadline,
 ) -> (Vec<Finding>, Vec<NameserverResult>) {
     let mut findings = vec![];
@@ -94,7 +94,7 @@ pub async fn check(
     let answers = futures::future::join_all(
         servers
             .iter()
-            .map(|(n, ip)| ask(domain, n, *ip, per_attempt)),
+            .map(|(n, ip)| ask(r, domain, n, *ip, per_attempt)),
     )
     .await;
     let responding = answers.iter().filter(|a| a.0.up).count();
@@ -182,7 +182,8 @@ pub async fn check(
 }
 
 /// Asks one server; returns its result and a signature of its answers for comparison.
-async fn ask(
+async fn ask<D: Dns>(
+    r: &D,
     domain: &str,
     name: &str,
     ip: IpAddr,
@@ -195,8 +196,8 @@ async fn ask(
         serial: None,
         error: None,
     };
-    // Our stub resolver asks only this address, its four questions over one socket.
-    let server = StubResolver::new(vec![SocketAddr::new(ip, 53)], attempt).for_run();
+    // Only this address is asked (for the probe, a stub resolver of its own, one run memo).
+    let server = r.server(ip, attempt);
     match server.soa(domain).await {
         Ok(soa) if soa.authoritative => {
             res.up = true;

@@ -15,15 +15,15 @@
 //! lookup and their faults give no permerror. With a sender address (`check_host()`), an
 //! `ip4`/`ip6` term that contains it matches as well, so the path ends there too; DNS terms
 //! are still taken as not matching (their answers depend on the sender only through DNS, and
-//! mail-auth decides those). DNS reaches the walk through [`Lookups`], so tests inject answers.
+//! mail-auth decides those). DNS reaches the walk through [`Dns`], so tests inject answers.
 
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
 
-use super::lookup::Lookups;
 use super::spf::{Mechanism, SpfRecord, is_spf};
 use super::{failure_state, failure_text, location};
+use crate::resolver::Dns;
 use crate::resolver::DnsFailure;
 use crate::{Finding, State};
 
@@ -62,12 +62,12 @@ struct Walker<'a, D> {
 
 /// Walks `record` (the SPF record of `domain`) in the worst case for a sender that matches
 /// nothing before `all`.
-pub async fn walk<D: Lookups>(domain: &str, record: &SpfRecord, dns: &D) -> Walk {
+pub async fn walk<D: Dns>(domain: &str, record: &SpfRecord, dns: &D) -> Walk {
     walk_for(domain, record, dns, None).await
 }
 
 /// Walks `record` for a sender at `ip` when given (its `ip4`/`ip6` matches end the path).
-pub async fn walk_for<D: Lookups>(
+pub async fn walk_for<D: Dns>(
     domain: &str,
     record: &SpfRecord,
     dns: &D,
@@ -135,7 +135,7 @@ fn in_network(ip: IpAddr, net: IpAddr, len: u8) -> bool {
     }
 }
 
-impl<D: Lookups> Walker<'_, D> {
+impl<D: Dns> Walker<'_, D> {
     /// Evaluates `rec` (the record of `dom`, reached through `chain`) in term order.
     fn eval(
         &mut self,
@@ -295,33 +295,17 @@ impl<D: Lookups> Walker<'_, D> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
-    /// Injected answers: SPF TXT records by name, MX counts, names with addresses; every
-    /// other name is NXDOMAIN.
-    #[derive(Default)]
-    struct Fake {
-        txt: HashMap<String, Vec<String>>,
-        mx: HashMap<String, usize>,
-        addresses: Vec<String>,
+    use crate::resolver::FakeDns as Fake;
+
+    trait Spf {
+        fn spf(self, name: &str, text: &str) -> Self;
     }
 
-    impl Fake {
-        fn spf(mut self, name: &str, text: &str) -> Self {
-            self.txt.insert(name.into(), vec![text.into()]);
-            self
-        }
-    }
-
-    impl Lookups for Fake {
-        async fn txt(&self, name: &str) -> Result<Vec<String>, DnsFailure> {
-            self.txt.get(name).cloned().ok_or(DnsFailure::NxDomain)
-        }
-        async fn mx_count(&self, name: &str) -> Result<usize, DnsFailure> {
-            self.mx.get(name).copied().ok_or(DnsFailure::NxDomain)
-        }
-        async fn has_address(&self, name: &str) -> Result<bool, DnsFailure> {
-            Ok(self.addresses.iter().any(|a| a == name))
+    /// An SPF record at a name of the injected table (every other name is NXDOMAIN).
+    impl Spf for Fake {
+        fn spf(self, name: &str, text: &str) -> Self {
+            self.txt_at(name, &[text])
         }
     }
 

@@ -6,7 +6,9 @@
 //! is kept for what needs its machinery: DNSSEC validation and mail-auth's SPF evaluation,
 //! a fresh one for each probe run so its cache never outlives the run.
 
+mod seam;
 mod stub;
+pub use seam::{Answer, Dns, FakeDns};
 pub use stub::{Soa, StubResolver};
 
 use std::net::SocketAddr;

@@ -404,7 +404,7 @@ impl StubResolver {
 
 /// The A and AAAA lookups of one name as one answer (see [`Addresses`]).
 #[allow(clippy::type_complexity)]
-fn combine(
+pub(super) fn combine(
     v4: Result<Vec<IpAddr>, DnsFailure>,
     v6: Result<Vec<IpAddr>, DnsFailure>,
 ) -> (

@@ -19,17 +19,17 @@
 //! on. A lookup that fails (SERVFAIL, timeout) ends the walk with that failure: a receiver
 //! meets a temporary error there, never "no record".
 //!
-//! The walk asks DNS through [`Lookups`], so the vector tests below inject answers. The
+//! The walk asks DNS through [`Dns`], so the vector tests below inject answers. The
 //! organizational domain by the public suffix list ([`org_domain_by_psl`], the `psl` crate's
 //! compiled-in list) is what RFC 7489 receivers use; [`Discovery::rfc7489`] says what they find.
 
 use super::parse::{DmarcRecord, is_dmarc};
-use crate::dns::lookup::Lookups;
+use crate::resolver::Dns;
 use crate::resolver::DnsFailure;
 
 /// Whether `name` exists in RFC 9989's sense: some MX, A or AAAA record; NXDOMAIN or NODATA
 /// for all three means it does not (the `np=` policy then applies).
-async fn domain_exists<D: Lookups>(dns: &D, name: &str) -> Result<bool, DnsFailure> {
+async fn domain_exists<D: Dns>(dns: &D, name: &str) -> Result<bool, DnsFailure> {
     match dns.mx_count(name).await {
         Ok(n) if n > 0 => Ok(true),
         Err(DnsFailure::NxDomain) => Ok(false),
@@ -154,7 +154,7 @@ pub struct Discovery {
 
 /// The DMARC records among the TXT records at `_dmarc.<domain>`: Ok(empty) for NXDOMAIN or
 /// NODATA, Err for a lookup that failed.
-async fn dmarc_at<D: Lookups>(dns: &D, domain: &str) -> Result<Vec<String>, DnsFailure> {
+async fn dmarc_at<D: Dns>(dns: &D, domain: &str) -> Result<Vec<String>, DnsFailure> {
     match dns.txt(&format!("_dmarc.{domain}")).await {
         Ok(all) => Ok(all.into_iter().filter(|t| is_dmarc(t)).collect()),
         Err(f) if f.is_negative_answer() => Ok(vec![]),
@@ -164,7 +164,7 @@ async fn dmarc_at<D: Lookups>(dns: &D, domain: &str) -> Result<Vec<String>, DnsF
 
 /// Finds the DMARC record that applies to `domain` (lowercase, no trailing dot) by the RFC 9989
 /// tree walk, and what RFC 7489 receivers find instead.
-pub async fn discover<D: Lookups>(dns: &D, domain: &str) -> Discovery {
+pub async fn discover<D: Dns>(dns: &D, domain: &str) -> Discovery {
     let mut d = Discovery {
         domain: domain.to_string(),
         levels: vec![],
@@ -274,7 +274,7 @@ fn organizational_domain(domain: &str, levels: &[Level]) -> String {
 /// domain's by the public suffix list. The walk has usually asked that name already; if not,
 /// it is asked here, and a failure leaves the comparison undecided (`record_at: None` with
 /// the org domain named is then not claimed: the caller sees the failure in `levels`).
-async fn rfc7489<D: Lookups>(dns: &D, domain: &str, levels: &[Level]) -> Rfc7489 {
+async fn rfc7489<D: Dns>(dns: &D, domain: &str, levels: &[Level]) -> Rfc7489 {
     let org = org_domain_by_psl(domain);
     let record_at = if org == domain {
         None
@@ -294,51 +294,17 @@ async fn rfc7489<D: Lookups>(dns: &D, domain: &str, levels: &[Level]) -> Rfc7489
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
-    use std::sync::Mutex;
 
-    /// Injected answers: TXT by name, names that exist, names whose lookups fail; every
-    /// question asked is logged.
-    #[derive(Default)]
-    struct Fake {
-        txt: HashMap<String, Vec<String>>,
-        existing: Vec<String>,
-        failing: HashMap<String, DnsFailure>,
-        asked: Mutex<Vec<String>>,
+    use crate::resolver::FakeDns as Fake;
+
+    trait Dmarc {
+        fn with(self, name: &str, records: &[&str]) -> Self;
     }
 
-    impl Fake {
-        fn with(mut self, name: &str, records: &[&str]) -> Self {
-            self.txt.insert(
-                format!("_dmarc.{name}"),
-                records.iter().map(|s| s.to_string()).collect(),
-            );
-            self
-        }
-        fn asked(&self) -> Vec<String> {
-            self.asked.lock().unwrap().clone()
-        }
-    }
-
-    impl Lookups for Fake {
-        async fn txt(&self, name: &str) -> Result<Vec<String>, DnsFailure> {
-            self.asked.lock().unwrap().push(name.to_string());
-            if let Some(f) = self.failing.get(name) {
-                return Err(f.clone());
-            }
-            self.txt.get(name).cloned().ok_or(DnsFailure::NxDomain)
-        }
-        async fn mx_count(&self, name: &str) -> Result<usize, DnsFailure> {
-            if let Some(f) = self.failing.get(name) {
-                return Err(f.clone());
-            }
-            match self.existing.iter().any(|e| e == name) {
-                true => Ok(1),
-                false => Err(DnsFailure::NxDomain),
-            }
-        }
-        async fn has_address(&self, name: &str) -> Result<bool, DnsFailure> {
-            self.mx_count(name).await.map(|n| n > 0)
+    /// DMARC records of a domain in the injected table (every other name is NXDOMAIN).
+    impl Dmarc for Fake {
+        fn with(self, name: &str, records: &[&str]) -> Self {
+            self.txt_at(&format!("_dmarc.{name}"), records)
         }
     }
 
@@ -506,8 +472,11 @@ mod tests {
             (Some(("np", "reject".into())), Some(false))
         );
         // An existing subdomain gets sp=.
-        let mut fake = Fake::default().with("example.co.uk", &[rec]);
-        fake.existing.push("www.example.co.uk".into());
+        let fake = Fake::default().with("example.co.uk", &[rec]).records(
+            "www.example.co.uk",
+            hickory_resolver::proto::rr::RecordType::MX,
+            &["10 mx.example.co.uk"],
+        );
         let d = run(&fake, "www.example.co.uk");
         assert_eq!(d.applied.unwrap().policy, Some(("sp", "quarantine".into())));
     }
@@ -565,9 +534,9 @@ mod tests {
 
     #[test]
     fn a_failed_lookup_during_the_walk_is_a_failure_not_no_record() {
-        let mut fake = Fake::default().with("example.co.uk", &["v=DMARC1; p=reject"]);
-        fake.failing
-            .insert("_dmarc.example.co.uk".into(), DnsFailure::ServFail);
+        let fake = Fake::default()
+            .with("example.co.uk", &["v=DMARC1; p=reject"])
+            .fail_all("_dmarc.example.co.uk", DnsFailure::ServFail);
         let d = run(&fake, "mail.example.co.uk");
         assert_eq!(
             d.failure,
@@ -575,9 +544,9 @@ mod tests {
         );
         assert!(d.applied.is_none());
         // The existence question for np= failing is a failure too.
-        let mut fake = Fake::default().with("example.com", &["v=DMARC1; p=none; np=reject"]);
-        fake.failing
-            .insert("x.example.com".into(), DnsFailure::Timeout);
+        let fake = Fake::default()
+            .with("example.com", &["v=DMARC1; p=none; np=reject"])
+            .fail_all("x.example.com", DnsFailure::Timeout);
         let d = run(&fake, "x.example.com");
         assert_eq!(
             d.failure,
