@@ -563,6 +563,7 @@ fn main() {
             deadline: Deadline::after(Duration::from_secs(60)),
             limits: Arc::new(Limits::new(4)),
             tls: Arc::new(TlsClient::new(Some(&ca)).expect("TLS client")),
+            previous: None,
         };
         let account = ImapAccount {
             host: IMAP_HOST.into(),

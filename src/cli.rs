@@ -20,7 +20,7 @@ use crate::config::{Config, DEFAULT_LISTEN, Exporter, Global, Probe, ProbeSettin
     name = "check_mailauth",
     version,
     about = "Nagios/Icinga plugin of mailauth-probe",
-    after_help = "Examples:\n  check_mailauth dnsbl -H 192.0.2.10 --zone zen.spamhaus.org\n  check_mailauth --config /etc/mailauth-probe/config.yaml --probe dnsbl-own\n  check_mailauth --daemon http://127.0.0.1:9725 --probe roundtrip-gmail\n\nExit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.\nThresholds (-w/-c) use the monitoring-plugins range syntax and apply to the kind's main figure\n(dnsbl: the number of listings; dns: days until the earliest RRSIG expiry;\ntransport: days until the earliest certificate expiry; -H host, host:port or, with --mx, a domain)."
+    after_help = "Examples:\n  check_mailauth dnsbl -H 192.0.2.10 --zone zen.spamhaus.org\n  check_mailauth --config /etc/mailauth-probe/config.yaml --probe dnsbl-own\n  check_mailauth --daemon http://127.0.0.1:9725 --probe roundtrip-gmail\n  check_mailauth --daemon https://monitor.example.org:9725 --ca-file ca.pem --daemon-user nagios --daemon-password-file /etc/nagios/mailauth.pw --probe dns-own\n\nExit codes: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.\nThresholds (-w/-c) use the monitoring-plugins range syntax and apply to the kind's main figure\n(dnsbl: the number of listings; dns: days until the earliest RRSIG expiry;\ntransport: days until the earliest certificate expiry; -H host, host:port or, with --mx, a domain)."
 )]
 pub struct CheckArgs {
     /// Probe kind to run from flags alone (dnsbl, dns, transport).
@@ -46,9 +46,20 @@ pub struct CheckArgs {
     /// The probe to run (with --config) or to read (with --daemon).
     #[arg(long, value_name = "NAME")]
     pub probe: Option<String>,
-    /// Read the probe's latest result from a running daemon, e.g. http://127.0.0.1:9725.
+    /// Read the probe's latest result from a running daemon, e.g. http://127.0.0.1:9725 or
+    /// https://monitor.example.org:9725 (verified against the system's CAs and --ca-file).
     #[arg(long, value_name = "URL")]
     pub daemon: Option<String>,
+    /// --daemon: the basic-auth user of the daemon's web config (with a password from
+    /// --daemon-password-file or --daemon-password-env; never on the command line).
+    #[arg(long, value_name = "USER")]
+    pub daemon_user: Option<String>,
+    /// --daemon: a file holding the password of --daemon-user (one line).
+    #[arg(long, value_name = "FILE", conflicts_with = "daemon_password_env")]
+    pub daemon_password_file: Option<PathBuf>,
+    /// --daemon: an environment variable holding the password of --daemon-user.
+    #[arg(long, value_name = "VARIABLE")]
+    pub daemon_password_env: Option<String>,
     /// Warning range for the kind's main figure.
     #[arg(short = 'w', long, value_name = "RANGE")]
     pub warning: Option<Range>,
@@ -123,6 +134,7 @@ impl CommonFlags {
                 allow_targets: vec![],
                 web: None,
                 public_paths: vec![],
+                enable_lifecycle: false,
             },
             domains: Default::default(),
             probes: vec![probe],

@@ -20,6 +20,7 @@ pub mod reports_store;
 pub mod runner;
 pub mod scheduler;
 pub mod state;
+pub mod verdicts;
 
 /// Installs the one rustls crypto provider of this project (aws-lc-rs, which mail-auth and
 /// hickory already use) as the process default. Call first thing in every binary.

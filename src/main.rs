@@ -90,6 +90,36 @@ enum Command {
         #[command(flatten)]
         common: CommonFlags,
     },
+    /// The receiver's verdicts in one delivered message (a file, or `-` for stdin), read by the
+    /// round trip's own code: every trusted result, the verdict per method, the fields ignored
+    /// and why. The exit code is the state the round trip would give (Nagios codes).
+    Verdicts {
+        #[arg(value_name = "FILE", default_value = "-")]
+        file: String,
+        /// A provider preset: its authserv-ids and receiver hosts.
+        #[arg(long, value_name = "P", conflicts_with = "authserv_ids")]
+        provider: Option<String>,
+        /// The receiver's authserv-id, exact or `*.example.com` (repeatable; `''` for
+        /// Microsoft's fields without one).
+        #[arg(long = "authserv-id", value_name = "PATTERN")]
+        authserv_ids: Vec<String>,
+        /// `by` host of the receiver's own Received field (repeatable; default: the
+        /// authserv-ids).
+        #[arg(long = "received-by", value_name = "HOST")]
+        received_by: Vec<String>,
+        /// Also trust the receiver's fields directly below its Received field (Gmail,
+        /// iCloud, some Postfix milters); presets set it where the provider needs it.
+        #[arg(long)]
+        fields_below: bool,
+        /// The DKIM signing domain that must decide among several signatures.
+        #[arg(long, value_name = "DOMAIN")]
+        expect_domain: Option<String>,
+        /// The DKIM selector that must decide among several signatures.
+        #[arg(long, value_name = "S")]
+        expect_selector: Option<String>,
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
     /// Read a password on stdin and print its bcrypt hash, for `basic_auth_users` of the
     /// exporter's web config (`exporter.web_config_file`).
     HashPassword {
@@ -201,6 +231,27 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             common,
         } => lint(&domain, &selectors, &ips, format, timeout, &common).await,
         Command::HashPassword { cost } => hash_password(cost),
+        Command::Verdicts {
+            file,
+            provider,
+            authserv_ids,
+            received_by,
+            fields_below,
+            expect_domain,
+            expect_selector,
+            format,
+        } => Ok(verdicts(
+            &file,
+            provider.as_deref(),
+            authserv_ids,
+            received_by,
+            fields_below,
+            mailauth_probes::roundtrip::DkimExpect {
+                domain: expect_domain,
+                selector: expect_selector,
+            },
+            format,
+        )),
         Command::Reports {
             what:
                 ReportsCommand::Summary {
@@ -212,6 +263,104 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                 },
         } => reports_summary(&config, probe.as_deref(), days, top, format),
     }
+}
+
+/// `verdicts`: bad arguments and unreadable input are UNKNOWN (exit 3), never OK.
+#[allow(clippy::too_many_arguments)]
+fn verdicts(
+    file: &str,
+    provider: Option<&str>,
+    authserv_ids: Vec<String>,
+    received_by: Vec<String>,
+    fields_below: bool,
+    dkim: mailauth_probes::roundtrip::DkimExpect,
+    format: Format,
+) -> ExitCode {
+    use mailauth_probes::authres::{TrustRule, providers};
+    let unknown = |why: String| {
+        match format {
+            Format::Json => println!(
+                "{}",
+                serde_json::json!({"trusted": [], "ignored": [], "verdict": {}, "state": "UNKNOWN", "error": why})
+            ),
+            Format::Text => println!("UNKNOWN: {why}"),
+        }
+        ExitCode::from(3)
+    };
+    let rule = match provider {
+        Some(key) => match providers::provider(key) {
+            Some(p) => {
+                let mut rule = p.rule();
+                // Explicit keys win over the preset.
+                if !received_by.is_empty() {
+                    rule.received_by = received_by;
+                }
+                rule.fields_below |= fields_below;
+                rule
+            }
+            None => {
+                return unknown(format!(
+                    "unknown provider `{key}` (one of: {})",
+                    providers::keys().join(", ")
+                ));
+            }
+        },
+        None if authserv_ids.is_empty() => {
+            return unknown("give --provider P or --authserv-id PATTERN".into());
+        }
+        None => {
+            let received_by = if received_by.is_empty() {
+                authserv_ids
+                    .iter()
+                    .filter(|i| !i.trim().is_empty())
+                    .cloned()
+                    .collect()
+            } else {
+                received_by
+            };
+            if received_by.is_empty() {
+                return unknown(
+                    "an empty --authserv-id (Microsoft) needs --received-by HOST".into(),
+                );
+            }
+            TrustRule {
+                authserv_ids,
+                received_by,
+                fields_below,
+            }
+        }
+    };
+    // At most 64 MiB are read: a delivered message larger than that is not what this reads.
+    const MAX_INPUT: u64 = 64 << 20;
+    let mut input = Vec::new();
+    let read = if file == "-" {
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(std::io::stdin(), MAX_INPUT + 1),
+            &mut input,
+        )
+    } else {
+        std::fs::File::open(file).and_then(|f| {
+            std::io::Read::read_to_end(&mut std::io::Read::take(f, MAX_INPUT + 1), &mut input)
+        })
+    };
+    if let Err(e) = read {
+        return unknown(format!("cannot read {file}: {e}"));
+    }
+    if input.len() as u64 > MAX_INPUT {
+        return unknown(format!("{file} is larger than {MAX_INPUT} bytes"));
+    }
+    if input.is_empty() {
+        return unknown(format!("{file} is empty: not a message"));
+    }
+    let report = mailauth_probe::verdicts::verdicts(&input, &rule, &dkim);
+    match format {
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&report.json).unwrap_or_default()
+        ),
+        Format::Text => print!("{}", report.text),
+    }
+    ExitCode::from(report.state.code())
 }
 
 /// The first line of stdin (no echo needed: pipe it, or type it and press Enter), hashed.

@@ -93,6 +93,18 @@ impl Runtime {
     /// Runs `probe` against `target` once, ending by the probe's timeout (or `deadline` when
     /// given and earlier) whatever the peers do.
     pub async fn run(&self, probe: &Probe, target: &str, deadline: Option<Deadline>) -> Outcome {
+        self.run_after(probe, target, deadline, None).await
+    }
+
+    /// [`Runtime::run`] for a run that follows `previous` (the daemon's last outcome of this
+    /// probe and target), which checks that compare runs read (the dns probe's `mta-sts:id`).
+    pub async fn run_after(
+        &self,
+        probe: &Probe,
+        target: &str,
+        deadline: Option<Deadline>,
+        previous: Option<Arc<Outcome>>,
+    ) -> Outcome {
         // The probe's own timeout starts when it gets a slot under `global.concurrency`, not
         // when it was asked for: with thousands of targets due at once, time spent queued must
         // not count against a run (it used to, and runs ended UNKNOWN having never started).
@@ -115,7 +127,7 @@ impl Runtime {
         };
         // Boxed: a run's future is tens of kilobytes, and a task per target holds this one
         // from its start; only admitted runs should carry that weight.
-        Box::pin(self.run_admitted(probe, target, deadline)).await
+        Box::pin(self.run_admitted(probe, target, deadline, previous)).await
     }
 
     async fn run_admitted(
@@ -123,6 +135,7 @@ impl Runtime {
         probe: &Probe,
         target: &str,
         deadline: Option<Deadline>,
+        previous: Option<Arc<Outcome>>,
     ) -> Outcome {
         let started = Instant::now();
         let own = Deadline::after(probe.timeout);
@@ -146,6 +159,7 @@ impl Runtime {
             deadline: Deadline::at(deadline.instant() - reserve),
             limits: self.limits.clone(),
             tls: self.tls.clone(),
+            previous,
         };
         let work = async {
             match &probe.settings {

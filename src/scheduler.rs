@@ -76,9 +76,10 @@ impl Job {
                 _ = tokio::time::sleep_until(next) => {}
             }
             let started = Instant::now();
+            let previous = self.store.latest(&self.probe().name, &self.target);
             let outcome = tokio::select! {
                 _ = self.generation.stop.cancelled() => return,
-                o = self.generation.runtime.run(self.probe(), &self.target, None) => o,
+                o = self.generation.runtime.run_after(self.probe(), &self.target, None, previous) => o,
             };
             tracing::debug!(
                 probe = %self.probe().name,

@@ -7,7 +7,7 @@ use std::sync::{Arc, RwLock};
 use std::time::SystemTime;
 
 use mailauth_probes::roundtrip::Placement;
-use mailauth_probes::{Outcome, Report, State};
+use mailauth_probes::{Outcome, State};
 use serde::{Deserialize, Serialize};
 
 /// One finished run.
@@ -143,17 +143,20 @@ impl Store {
             let mut record = record;
             let key = (record.probe.clone(), record.target.clone());
             let previous = inner.results.get(&key);
-            if let (Some(prev), Report::Dns(new)) = (previous, &record.outcome.report)
-                && let Report::Dns(old) = &prev.outcome.report
-                && let Some(note) = mailauth_probes::dns::mta_sts_change(old, new)
-            {
-                Arc::make_mut(&mut record.outcome).findings.push(note);
-            }
             let prev = previous.and_then(|r| r.history.as_deref());
             record.history =
                 RoundtripHistory::after(prev, &record.outcome, record.finished_at).map(Arc::new);
             inner.results.insert(key, record);
         }
+    }
+
+    /// The latest outcome of `probe` on `target`, which the scheduler hands to the next run
+    /// (checks that compare runs, such as the dns probe's `mta-sts:id`, read it).
+    pub fn latest(&self, probe: &str, target: &str) -> Option<Arc<Outcome>> {
+        self.read()
+            .results
+            .get(&(probe.to_string(), target.to_string()))
+            .map(|r| r.outcome.clone())
     }
 
     /// A new config generation: keeps only results of (probe, target) pairs it still has, with
@@ -187,6 +190,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mailauth_probes::Report;
     use mailauth_probes::dns::DnsReport;
 
     fn dns_run(at: f64, id: &str, policy: &str) -> RunRecord {
@@ -206,13 +210,16 @@ mod tests {
         }
     }
 
-    fn notes(store: &Store) -> Vec<(State, String)> {
-        store.snapshot()[0]
-            .outcome
-            .findings
-            .iter()
-            .filter(|f| f.check == "mta-sts:id")
-            .map(|f| (f.state, f.summary.clone()))
+    /// The daemon's side of `mta-sts:id`: the scheduler hands the store's latest outcome to
+    /// the next run, and the dns probe compares (`dns::with_previous`, unit-tested there).
+    fn notes(store: &Store, next: &RunRecord) -> Vec<(State, String)> {
+        let mailauth_probes::Report::Dns(next) = &next.outcome.report else {
+            unreachable!()
+        };
+        let previous = store.latest("d", "lab.test");
+        mailauth_probes::dns::with_previous(previous.as_deref(), next)
+            .into_iter()
+            .map(|f| (f.state, f.summary))
             .collect()
     }
 
@@ -220,18 +227,24 @@ mod tests {
     fn mta_sts_id_changes_are_noted_and_a_policy_changed_under_the_same_id_warned() {
         let store = Store::default();
         store.begin_generation(1, &[("d".into(), "lab.test".into(), "dns".into())]);
-        store.record(1, dns_run(1.0, "a1", "mode enforce"));
-        assert!(notes(&store).is_empty(), "nothing to compare with yet");
-        store.record(1, dns_run(2.0, "a1", "mode enforce"));
-        assert!(notes(&store).is_empty());
-        store.record(1, dns_run(3.0, "b2", "mode testing"));
-        let n = notes(&store);
-        assert_eq!(n.len(), 1);
-        assert_eq!(n[0].0, State::Ok);
-        assert!(n[0].1.contains("from a1 to b2"), "{}", n[0].1);
-        store.record(1, dns_run(4.0, "b2", "mode enforce"));
-        let n = notes(&store);
-        assert_eq!(n[0].0, State::Warning);
-        assert!(n[0].1.contains("did not"), "{}", n[0].1);
+        let runs = [
+            dns_run(1.0, "a1", "mode enforce"),
+            dns_run(2.0, "a1", "mode enforce"),
+            dns_run(3.0, "b2", "mode testing"),
+            dns_run(4.0, "b2", "mode enforce"),
+        ];
+        let mut seen = vec![];
+        for run in runs {
+            seen.push(notes(&store, &run));
+            store.record(1, run);
+        }
+        assert!(seen[0].is_empty(), "nothing to compare with yet");
+        assert!(seen[1].is_empty());
+        assert_eq!(seen[2].len(), 1);
+        assert_eq!(seen[2][0].0, State::Ok);
+        assert!(seen[2][0].1.contains("from a1 to b2"), "{}", seen[2][0].1);
+        assert_eq!(seen[3][0].0, State::Warning);
+        assert!(seen[3][0].1.contains("did not"), "{}", seen[3][0].1);
+        assert!(store.latest("d", "other.test").is_none());
     }
 }

@@ -205,3 +205,56 @@ fn run_prints_a_report_and_exits_with_the_worst_state() {
     listed.sort();
     assert_eq!(listed, vec!["192.0.2.99", "2001:db8::99", "spammer.test"]);
 }
+
+#[test]
+fn check_config_accepts_every_provider_preset() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("pw"), "secret\n").unwrap();
+    std::fs::write(dir.path().join("token"), "token\n").unwrap();
+    let keys = [
+        "gmail",
+        "outlook",
+        "microsoft365",
+        "yahoo",
+        "aol",
+        "icloud",
+        "fastmail",
+        "gmx",
+        "webde",
+        "yandex",
+        "mailru",
+        "proton",
+        "zoho",
+    ];
+    let mut yaml = String::from(
+        "probes:\n  - name: rt\n    kind: roundtrip\n    from: probe@example.org\n    submission: { host: smtp.example.org, username: u, password_file: pw }\n    mailboxes:\n",
+    );
+    for key in keys {
+        let auth = if matches!(key, "outlook" | "microsoft365") {
+            "oauth2_token_file: token"
+        } else {
+            "password_file: pw"
+        };
+        yaml.push_str(&format!(
+            "      - {{ name: {key}, provider: {key}, address: seed@{key}.example, imap: {{ {auth} }} }}\n"
+        ));
+    }
+    let file = dir.path().join("config.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    let out = run("mailauth-probe", &["check-config", file.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // And an unknown one is an error with its place.
+    std::fs::write(
+        &file,
+        "probes:\n  - name: rt\n    kind: roundtrip\n    from: probe@example.org\n    submission: { host: smtp.example.org, username: u, password_file: pw }\n    mailboxes:\n      - { name: x, provider: hotmale, address: seed@example.org, imap: { password_file: pw } }\n",
+    )
+    .unwrap();
+    let out = run("mailauth-probe", &["check-config", file.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("unknown provider `hotmale`"), "{text}");
+}

@@ -322,27 +322,6 @@ fn runs_queued_behind_the_concurrency_limit_get_their_whole_timeout() {
     }
 }
 
-/// `mailauth-probe hash-password` of `password`, as an operator makes one.
-fn hash_password(password: &str) -> String {
-    use std::io::Write;
-    let mut child = std::process::Command::new(bin("mailauth-probe"))
-        .args(["hash-password", "--cost", "6"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
-}
-
-fn basic(user: &str, password: &str) -> String {
-    use base64::Engine;
-    let value = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-    format!("Authorization: Basic {value}\r\n")
-}
-
 #[test]
 fn web_config_basic_auth_guards_probe_and_reload_and_roundtrip_stays_home() {
     lab();

@@ -1,9 +1,9 @@
 //! The other TXT records the DNS probe parses itself: DMARC (`is_dmarc`, `DmarcRecord::parse`),
-//! DKIM keys (`DkimKey::parse`, with its base64 and DER readers) and the tag=value lists under
-//! both (`tags::parse`). Beyond "no panic": every tag and issue lies inside the record; a tag's
-//! span starts with its name and ends with its value; tag names are unique; `pct` is at most
-//! 100 and a policy is one of the three; a key's size is only reported with the bits its DER
-//! actually holds.
+//! DKIM keys (`DkimKey::parse`, with the base64 and x509-parser decoding behind it) and the
+//! tag=value lists under both (`tags::parse`). Beyond "no panic": every tag and issue lies
+//! inside the record; a tag's span starts with its name and ends with its value; tag names are
+//! unique; `pct` is at most 100 and a policy is one of the three; a key's size is only
+//! reported with the bits its DER actually holds.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

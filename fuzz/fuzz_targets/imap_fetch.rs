@@ -30,8 +30,10 @@ fn mailbox() -> SeedMailbox {
             junk_names: vec![],
             move_to: None,
         },
-        authserv_id: "mx.example.org".into(),
-        received_by: vec!["mx.example.org".into(), "*.mx.example.net".into()],
+        trust: authres::TrustRule::new(
+            "mx.example.org",
+            &["mx.example.org".into(), "*.mx.example.net".into()],
+        ),
         expect: ["dkim", "spf", "dmarc", "arc"]
             .iter()
             .map(|m| (m.to_string(), vec!["pass".to_string()]))
@@ -65,8 +67,8 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let m = mailbox();
-    let trusted = authres::trusted(&msg.headers, &m.authserv_id, &m.received_by);
-    let (seen, findings) = receiver_verdicts(&m, &trusted, &msg.headers);
+    let trusted = authres::trusted_by(&msg.headers, &m.trust);
+    let (seen, findings) = receiver_verdicts(&m, &trusted, &msg.headers, &Default::default());
     if trusted.boundary.is_none() {
         assert!(seen.is_empty());
         assert_eq!(findings.len(), 1);

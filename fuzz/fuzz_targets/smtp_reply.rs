@@ -5,20 +5,9 @@
 //! `MAX_REPLY_LINES` lines, and whatever it accepts the pure reader reads identically.
 #![no_main]
 
-use std::sync::OnceLock;
-
 use libfuzzer_sys::fuzz_target;
+use mailauth_probe_fuzz::runtime;
 use mailauth_probes::transport::smtp::{self, Conn, Reply};
-use tokio::runtime::Runtime;
-
-fn runtime() -> &'static Runtime {
-    static RT: OnceLock<Runtime> = OnceLock::new();
-    RT.get_or_init(|| {
-        tokio::runtime::Builder::new_current_thread()
-            .build()
-            .expect("a current-thread runtime")
-    })
-}
 
 fn check(reply: &Reply) {
     assert!((200..=599).contains(&reply.code), "code {}", reply.code);

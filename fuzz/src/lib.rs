@@ -1,8 +1,22 @@
 //! What more than one fuzz target needs: the report limits and the checks an accepted report
-//! must pass (`report_attachment` and `report_message`). The targets themselves are in
+//! must pass (`report_attachment` and `report_message`), and a current-thread runtime for the
+//! readers that are async (`smtp_reply`, `mta_sts`). The targets themselves are in
 //! fuzz_targets/, one per parser family; docs/fuzzing.md says what each covers.
 
+use std::sync::OnceLock;
+
 use mailauth_probes::reports::parse::{ParsedReport, ReportLimits};
+use tokio::runtime::Runtime;
+
+/// One current-thread runtime per fuzzing process, for `block_on`.
+pub fn runtime() -> &'static Runtime {
+    static RT: OnceLock<Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a current-thread runtime")
+    })
+}
 
 /// The probe's limits scaled down (default: 25 MiB messages, 50 MiB inflated), so that a
 /// bomb costs the fuzzer milliseconds; the code paths are the same.

@@ -19,6 +19,7 @@ pub mod authres;
 pub mod deadline;
 pub mod dns;
 pub mod dnsbl;
+pub mod http;
 pub mod limits;
 pub mod mta_sts;
 pub mod outcome;
@@ -46,6 +47,10 @@ pub struct ProbeContext {
     pub limits: Arc<Limits>,
     /// TLS client trusting the system's roots and the configured extra CA.
     pub tls: Arc<tls::TlsClient>,
+    /// The outcome of this (probe, target)'s previous run, when the app kept one (the
+    /// daemon does; `run`, `/probe` and `check_mailauth` have none): for checks that compare
+    /// runs, such as the dns probe's `mta-sts:id`.
+    pub previous: Option<Arc<Outcome>>,
 }
 
 /// The one error type of this crate: what stops a probe from being set up at all.

@@ -2,12 +2,18 @@
 //! `https://mta-sts.<domain>/.well-known/mta-sts.txt`, fetched the way a sending MTA fetches
 //! it (certificate verified for the policy host, no redirects, `text/plain`, at most 64 KiB),
 //! parsed strictly, and the MX host patterns it lists. mail-auth parses only the TXT record.
+//! The HTTP/1.1 exchange is hyper's client ([`crate::http`]) over our TCP connection and
+//! rustls stream (so the certificate facts are ours to report), bounded in head and body size
+//! and by the run's deadline.
 
+use hyper::StatusCode;
+use hyper::header::{CONTENT_TYPE, HeaderMap};
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 
 use crate::ProbeContext;
+use crate::http::{self, BodyError};
 use crate::tls::TlsReport;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -157,7 +163,7 @@ async fn fetch_inner(
             }
         };
         let _ = tcp.set_nodelay(true);
-        let (mut tls, report) = ctx.tls.handshake(tcp, host).await?;
+        let (tls, report) = ctx.tls.handshake(tcp, host).await?;
         let verified = report.verified.clone();
         *tls_out = Some(report);
         if let Err(e) = verified {
@@ -165,111 +171,71 @@ async fn fetch_inner(
                 "the certificate of {host} does not verify: {e}; senders ignore the policy"
             ));
         }
-        let req = format!(
-            "GET /.well-known/mta-sts.txt HTTP/1.1\r\nHost: {host}\r\nUser-Agent: mailauth-probe\r\nConnection: close\r\n\r\n"
-        );
-        tls.write_all(req.as_bytes())
-            .await
-            .map_err(|e| format!("{host}: {e}"))?;
-        let mut buf = Vec::new();
-        // A little more than the body limit, for the headers. Many servers close without a
-        // TLS close_notify after `Connection: close`; what arrived before that counts.
-        let read = (&mut tls)
-            .take((MAX_BODY + 16 * 1024) as u64 + 1)
-            .read_to_end(&mut buf)
-            .await;
-        match read {
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !buf.is_empty() => {}
-            Err(e) => return Err(format!("{host}: reading the answer: {e}")),
-        }
-        return parse_response(&buf, host);
+        return read_policy(tls, host).await;
     }
     Err(last)
 }
 
-/// Checks an HTTP/1.x answer: 200, no redirect, `text/plain`, body within 64 KiB.
-pub fn parse_response(buf: &[u8], host: &str) -> Result<Policy, String> {
-    let split = buf
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| format!("{host}: not an HTTP answer"))?;
-    let head = String::from_utf8_lossy(&buf[..split]);
-    let body = &buf[split + 4..];
-    let status_line = head.lines().next().unwrap_or("");
-    let code: u16 = status_line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| format!("{host}: malformed status line `{status_line}`"))?;
-    if (300..400).contains(&code) {
+/// Response headers (status line included) beyond this are refused by hyper.
+const MAX_HEAD: usize = 16 * 1024;
+
+/// Asks for `/.well-known/mta-sts.txt` over `io` (the verified TLS stream) with hyper's
+/// HTTP/1.1 client ([`crate::http::get`]), and checks the answer as a sending MTA does: 200,
+/// no redirect, `text/plain`, headers within 16 KiB, a body (plain, chunked or up to the
+/// close) within 64 KiB, UTF-8, a valid policy. The caller's timeout bounds it.
+pub async fn read_policy<IO>(io: IO, host: &str) -> Result<Policy, String>
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let answer = http::get(io, host, "/.well-known/mta-sts.txt", None, MAX_HEAD)
+        .await
+        .map_err(|e| format!("{host}: {e}"))?;
+    check_head(answer.status, &answer.headers, host)?;
+    let body = answer.body(MAX_BODY).await.map_err(|e| match e {
+        BodyError::TooLarge => format!("{host}: the policy is over 64 KiB"),
+        BodyError::Read(e) => format!("{host}: reading the answer: {e}"),
+    })?;
+    let text =
+        std::str::from_utf8(&body).map_err(|_| format!("{host}: the policy is not UTF-8 text"))?;
+    parse_policy(text).map_err(|e| format!("policy of {host}: {e}"))
+}
+
+/// Status and headers: 200, not a redirect, `text/plain`.
+fn check_head(status: StatusCode, headers: &HeaderMap, host: &str) -> Result<(), String> {
+    let code = status.as_u16();
+    if status.is_redirection() {
         return Err(format!(
             "{host} answers {code} (a redirect): senders must not follow redirects (RFC 8461 3.3)"
         ));
     }
-    if code != 200 {
+    if status != StatusCode::OK {
         return Err(format!(
-            "{host} answers `{status_line}` for /.well-known/mta-sts.txt"
+            "{host} answers `{status}` for /.well-known/mta-sts.txt"
         ));
     }
-    let ctype = head
-        .lines()
-        .find_map(|l| {
-            l.split_once(':')
-                .filter(|(k, _)| k.trim().eq_ignore_ascii_case("content-type"))
+    let ctype = headers
+        .get(CONTENT_TYPE)
+        .map(|v| {
+            String::from_utf8_lossy(v.as_bytes())
+                .trim()
+                .to_ascii_lowercase()
         })
-        .map(|(_, v)| v.trim().to_ascii_lowercase())
         .unwrap_or_default();
     if !ctype.starts_with("text/plain") {
         return Err(format!(
             "{host} serves the policy as `{ctype}`; senders require text/plain (RFC 8461 3.2)"
         ));
     }
-    let chunked = head.lines().any(|l| {
-        l.split_once(':').is_some_and(|(k, v)| {
-            k.trim().eq_ignore_ascii_case("transfer-encoding")
-                && v.to_ascii_lowercase().contains("chunked")
-        })
-    });
-    let body = if chunked {
-        dechunk(body)?
-    } else {
-        body.to_vec()
-    };
-    if body.len() > MAX_BODY {
-        return Err(format!("{host}: the policy is over 64 KiB"));
-    }
-    let text =
-        String::from_utf8(body).map_err(|_| format!("{host}: the policy is not UTF-8 text"))?;
-    parse_policy(&text).map_err(|e| format!("policy of {host}: {e}"))
-}
-
-fn dechunk(mut b: &[u8]) -> Result<Vec<u8>, String> {
-    let mut out = vec![];
-    loop {
-        let eol = b
-            .windows(2)
-            .position(|w| w == b"\r\n")
-            .ok_or("bad chunked encoding")?;
-        let size_text = String::from_utf8_lossy(&b[..eol]);
-        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
-            .map_err(|_| "bad chunk size")?;
-        b = &b[eol + 2..];
-        if size == 0 {
-            return Ok(out);
-        }
-        // `size` is the sender's: compared before any arithmetic on it can overflow (`out`
-        // never holds more than MAX_BODY + 1 bytes).
-        if size > MAX_BODY + 1 - out.len() || b.len() < size + 2 {
-            return Err("bad or oversized chunk".into());
-        }
-        out.extend_from_slice(&b[..size]);
-        b = &b[size + 2..];
-    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+
+    use tokio::io::ReadBuf;
+
     use super::*;
 
     #[test]
@@ -307,42 +273,161 @@ mod tests {
         assert!(!mx_matches("mx.example.org", "mx2.example.org"));
     }
 
-    #[test]
-    fn http_answers() {
-        let ok = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nversion: STSv1\nmode: testing\nmx: mx.a.example\nmax_age: 604800\n";
-        assert_eq!(parse_response(ok, "h").unwrap().mode, Mode::Testing);
-        let redirect = b"HTTP/1.1 301 Moved\r\nLocation: https://x/\r\n\r\n";
-        assert!(
-            parse_response(redirect, "h")
-                .unwrap_err()
-                .contains("redirect")
-        );
-        let html = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\nversion: STSv1\n";
-        assert!(
-            parse_response(html, "h")
-                .unwrap_err()
-                .contains("text/plain")
-        );
-        let chunked = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n10\r\nversion: STSv1\nm\r\n2d\r\node: enforce\nmx: mx.a.example\nmax_age: 86400\n\r\n0\r\n\r\n";
-        assert_eq!(parse_response(chunked, "h").unwrap().mode, Mode::Enforce);
-        assert!(parse_response(b"garbage", "h").is_err());
+    /// `raw` as the policy host's whole answer to the request (then it closes), read by
+    /// [`read_policy`] over an in-memory stream.
+    async fn answer(raw: &[u8]) -> Result<Policy, String> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (client, mut server) = tokio::io::duplex(1 << 20);
+        let raw = raw.to_vec();
+        tokio::spawn(async move {
+            let mut request = Vec::new();
+            while !request.ends_with(b"\r\n\r\n") {
+                let mut byte = [0u8; 1];
+                if server.read(&mut byte).await.ok() != Some(1) {
+                    return;
+                }
+                request.push(byte[0]);
+            }
+            assert!(request.starts_with(b"GET /.well-known/mta-sts.txt HTTP/1.1\r\n"));
+            let _ = server.write_all(&raw).await;
+            let _ = server.shutdown().await;
+            let _ = server.read_to_end(&mut Vec::new()).await;
+        });
+        read_policy(client, "h").await
     }
 
-    /// A chunk size of 2^64 - 1 overflowed `size + 2` (a panic with overflow checks, and in
-    /// release a slice past the end once an earlier chunk had been read).
-    #[test]
-    fn huge_chunk_sizes_are_refused() {
+    #[tokio::test]
+    async fn http_answers() {
+        let ok = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nversion: STSv1\nmode: testing\nmx: mx.a.example\nmax_age: 604800\n";
+        assert_eq!(answer(ok).await.unwrap().mode, Mode::Testing);
+        let redirect = b"HTTP/1.1 301 Moved\r\nLocation: https://x/\r\n\r\n";
+        assert!(answer(redirect).await.unwrap_err().contains("redirect"));
+        let html = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\nversion: STSv1\n";
+        let e = answer(html).await.unwrap_err();
+        assert!(e.contains("text/html") && e.contains("text/plain"), "{e}");
+        let missing = b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
+        let e = answer(missing).await.unwrap_err();
+        assert!(e.contains("`404 Not Found`"), "{e}");
+        let chunked = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n10\r\nversion: STSv1\nm\r\n2d\r\node: enforce\nmx: mx.a.example\nmax_age: 86400\n\r\n0\r\n\r\n";
+        assert_eq!(answer(chunked).await.unwrap().mode, Mode::Enforce);
+        assert!(answer(b"garbage").await.is_err());
+    }
+
+    #[tokio::test]
+    async fn bodies_and_heads_are_bounded() {
+        let policy = "version: STSv1\nmode: enforce\nmx: mx.a.example\nmax_age: 86400\n";
+        // Over 64 KiB, declared or not, and in chunks.
+        let pad = "x".repeat(70 * 1024);
+        let big = format!("{policy}# {pad}\n");
+        for head in [format!("Content-Length: {}\r\n", big.len()), String::new()] {
+            let raw = format!("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n{head}\r\n{big}");
+            let e = answer(raw.as_bytes()).await.unwrap_err();
+            assert!(e.contains("over 64 KiB"), "{e}");
+        }
+        let chunks = format!("{:x}\r\n{big}\r\n0\r\n\r\n", big.len());
+        let raw = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n{chunks}"
+        );
+        assert!(
+            answer(raw.as_bytes())
+                .await
+                .unwrap_err()
+                .contains("over 64 KiB")
+        );
+        // A head over 16 KiB.
+        let raw = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Pad: {}\r\n\r\n{policy}",
+            "p".repeat(20 * 1024)
+        );
+        let e = answer(raw.as_bytes()).await.unwrap_err();
+        assert!(e.contains("too large"), "{e}");
+        // Closed before the declared length: not a policy.
+        let raw = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 999\r\n\r\n{policy}"
+        );
+        assert!(answer(raw.as_bytes()).await.is_err());
+        // Delimited by the close: read to the end.
+        let raw = format!("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n{policy}");
+        assert_eq!(answer(raw.as_bytes()).await.unwrap().mode, Mode::Enforce);
+    }
+
+    /// A TLS stream whose peer closed without close_notify: once the request is written,
+    /// the answer, then `UnexpectedEof` (as rustls reports it).
+    struct NoCloseNotify {
+        answer: Vec<u8>,
+        asked: bool,
+        reader: Option<std::task::Waker>,
+    }
+
+    impl AsyncRead for NoCloseNotify {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            if !self.asked {
+                self.reader = Some(cx.waker().clone());
+                return Poll::Pending;
+            }
+            if self.answer.is_empty() {
+                return Poll::Ready(Err(std::io::ErrorKind::UnexpectedEof.into()));
+            }
+            let n = self.answer.len().min(buf.remaining());
+            buf.put_slice(&self.answer[..n]);
+            self.answer.drain(..n);
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    impl AsyncWrite for NoCloseNotify {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<std::io::Result<usize>> {
+            self.asked = true;
+            if let Some(w) = self.reader.take() {
+                w.wake();
+            }
+            Poll::Ready(Ok(buf.len()))
+        }
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_close_without_close_notify_ends_a_close_delimited_policy() {
+        let raw = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\nversion: STSv1\nmode: testing\nmx: mx.a.example\nmax_age: 604800\n";
+        let io = NoCloseNotify {
+            answer: raw.to_vec(),
+            asked: false,
+            reader: None,
+        };
+        let p = read_policy(io, "h").await.unwrap();
+        assert_eq!(p.mode, Mode::Testing);
+    }
+
+    /// A chunk size of 2^64 - 1 overflowed `size + 2` in our own decoder (a panic with
+    /// overflow checks); hyper's refuses it.
+    #[tokio::test]
+    async fn huge_chunk_sizes_are_refused() {
         for body in [
             &b"ffffffffffffffff\r\nab\r\n0\r\n\r\n"[..],
             b"1\r\nv\r\nffffffffffffffff\r\nab\r\n0\r\n\r\n",
             b"fffffffffffffffe\r\n",
         ] {
-            let mut answer =
+            let mut raw =
                 b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"
                     .to_vec();
-            answer.extend_from_slice(body);
-            let e = parse_response(&answer, "h").unwrap_err();
-            assert!(e.contains("chunk"), "{e}");
+            raw.extend_from_slice(body);
+            // Refused as a broken answer (hyper's reason: the size overflows, or the stream
+            // ends inside the chunk), never read as a policy or a panic.
+            let e = answer(&raw).await.unwrap_err();
+            assert!(e.starts_with("h: reading the answer: "), "{e}");
         }
     }
 }

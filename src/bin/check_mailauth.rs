@@ -11,6 +11,7 @@ use std::time::Duration;
 use clap::Parser;
 use mailauth_probe::cli::{CheckArgs as Args, adhoc_probe};
 use mailauth_probe::config::{Config, ProbeSettings};
+use mailauth_probe::nagios::daemon::{self, DaemonAccess};
 use mailauth_probe::nagios::range::Thresholds;
 use mailauth_probe::nagios::{self, PluginOutput};
 use mailauth_probe::runner::Runtime;
@@ -91,7 +92,8 @@ async fn outcomes(args: &Args, timeout: Duration) -> Result<Vec<RunRecord>, Stri
             .probe
             .as_deref()
             .ok_or("bad arguments: --daemon needs --probe NAME")?;
-        return from_daemon(url, probe, args.host.as_deref()).await;
+        let access = daemon_access(args, url)?;
+        return daemon::results(&access, probe, args.host.as_deref()).await;
     }
     let (config, targets) = if let Some(path) = &args.config {
         let probe = args
@@ -182,70 +184,44 @@ fn dnsbl_settings(host: &str, zones: &[String]) -> Result<ProbeSettings, String>
     Ok(ProbeSettings::Dnsbl(DnsblSettings { zones }))
 }
 
-/// Reads `/api/v1/results` of a running daemon over plain HTTP/1.0 (loopback or a trusted
-/// network; the daemon's answer is bounded to 16 MiB).
-async fn from_daemon(
-    url: &str,
-    probe: &str,
-    target: Option<&str>,
-) -> Result<Vec<RunRecord>, String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or("--daemon: only http:// URLs are supported")?;
-    let (hostport, prefix) = match rest.find('/') {
-        Some(i) => (&rest[..i], rest[i..].trim_end_matches('/')),
-        None => (rest, ""),
+/// What `--daemon` needs from the command line and the files it names: the URL, the extra CA
+/// (`--ca-file`) and the credentials (`--daemon-user` with a password from a file or an
+/// environment variable, never from the command line itself).
+fn daemon_access(args: &Args, url: &str) -> Result<DaemonAccess, String> {
+    let ca_pem = match &args.common.ca_file {
+        None => None,
+        Some(p) => Some(
+            std::fs::read_to_string(p).map_err(|e| format!("--ca-file {}: {e}", p.display()))?,
+        ),
     };
-    let mut path = format!("{prefix}/api/v1/results?probe={}", encode(probe));
-    if let Some(t) = target {
-        path.push_str(&format!("&target={}", encode(t)));
-    }
-    let mut stream = tokio::net::TcpStream::connect(hostport)
-        .await
-        .map_err(|e| format!("cannot reach the daemon at {hostport}: {e}"))?;
-    let req =
-        format!("GET {path} HTTP/1.0\r\nHost: {hostport}\r\nAccept: application/json\r\n\r\n");
-    stream
-        .write_all(req.as_bytes())
-        .await
-        .map_err(|e| format!("daemon: {e}"))?;
-    let mut buf = Vec::new();
-    stream
-        .take(16 << 20)
-        .read_to_end(&mut buf)
-        .await
-        .map_err(|e| format!("daemon: {e}"))?;
-    let text = String::from_utf8_lossy(&buf);
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .ok_or("daemon: malformed HTTP answer")?;
-    let status = head.lines().next().unwrap_or_default();
-    if !status.contains(" 200") {
-        return Err(format!("daemon answered `{status}`"));
-    }
-    let records: Vec<RunRecord> =
-        serde_json::from_str(body).map_err(|e| format!("daemon: unreadable results: {e}"))?;
-    if records.is_empty() {
-        return Err(match target {
-            Some(t) => format!(
-                "the daemon has no result yet for probe `{probe}` and target `{t}` (unknown probe, or not run yet)"
-            ),
-            None => format!(
-                "the daemon has no result yet for probe `{probe}` (unknown probe, or not run yet)"
-            ),
-        });
-    }
-    Ok(records)
-}
-
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    let password = match (&args.daemon_password_file, &args.daemon_password_env) {
+        (Some(p), _) => Some(
+            std::fs::read_to_string(p)
+                .map_err(|e| format!("--daemon-password-file {}: {e}", p.display()))?
+                .trim_end_matches(['\n', '\r'])
+                .to_string(),
+        ),
+        (None, Some(var)) => Some(std::env::var(var).map_err(|_| {
+            format!("--daemon-password-env: the environment variable `{var}` is not set")
+        })?),
+        (None, None) => None,
+    };
+    let credentials = match (&args.daemon_user, password) {
+        (Some(user), Some(password)) => Some((user.clone(), password)),
+        (None, None) => None,
+        (Some(_), None) => {
+            return Err(
+                "bad arguments: --daemon-user needs --daemon-password-file or --daemon-password-env"
+                    .into(),
+            );
+        }
+        (None, Some(_)) => {
+            return Err("bad arguments: a daemon password needs --daemon-user".into());
+        }
+    };
+    Ok(DaemonAccess {
+        url: url.to_string(),
+        ca_pem,
+        credentials,
+    })
 }

@@ -89,6 +89,9 @@ pub struct Exporter {
     pub web: Option<Arc<crate::exporter::web::WebConfig>>,
     /// Paths served without credentials when the web config has users.
     pub public_paths: Vec<String>,
+    /// Whether `POST /-/reload` is served to anyone who can reach the listener (as
+    /// Prometheus' `--web.enable-lifecycle`). Without it, only behind basic auth.
+    pub enable_lifecycle: bool,
 }
 
 /// The paths open without credentials unless `exporter.public_paths` says otherwise:
@@ -232,8 +235,8 @@ impl Config {
                 )
             });
         }
-        (!self.allows_target(&t))
-            .then(|| format!("target `{t}` is not in this exporter's allow-list"))
+        // The reason never repeats the target: it is remote input, shown once by the caller.
+        (!self.allows_target(&t)).then(|| "it is not in this exporter's allow-list".to_string())
     }
 
     /// Whether `/probe` may run against `target`: the config's own targets and domains, plus
@@ -646,6 +649,7 @@ fn build_exporter(root: &Node, raw: &RawConfig, ctx: &mut Ctx) -> Option<Exporte
         allow_targets: allow,
         web,
         public_paths,
+        enable_lifecycle: e.enable_lifecycle,
     })
 }
 

@@ -38,6 +38,8 @@ pub struct RawExporter {
     pub allow_targets: Vec<String>,
     pub web_config_file: Option<PathBuf>,
     pub public_paths: Option<Vec<String>>,
+    #[serde(default)]
+    pub enable_lifecycle: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -63,6 +63,7 @@ pub(super) fn load(
         node.get("imap").unwrap_or(node),
         &format!("{path}.imap"),
         ctx,
+        &Default::default(),
     )?;
     let d = ReportLimits::default();
     let l = &raw.limits;

@@ -9,6 +9,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use mailauth_probes::authres::TrustRule;
+use mailauth_probes::authres::providers::{self, Provider};
 use mailauth_probes::roundtrip::imap::{ImapAccount, ImapAuth, ImapTls};
 use mailauth_probes::roundtrip::send::{SendVia, SmtpTls, Submission};
 use mailauth_probes::roundtrip::{ProbeSigner, RoundtripSettings, SeedMailbox};
@@ -72,8 +74,14 @@ struct RawSigner {
 struct RawMailbox {
     name: String,
     address: String,
-    authserv_id: String,
+    /// A provider preset (`gmail`, `outlook`, ...): fills the keys below; explicit keys win.
+    provider: Option<String>,
+    /// The receiver's authserv-id, or a list of patterns (`*.icloud.com`; `""` for
+    /// Microsoft's fields without one).
+    authserv_id: Option<OneOrMany>,
     received_by: Option<Vec<String>>,
+    /// The receiver writes its verdict directly below its own Received field (Gmail, iCloud).
+    fields_below: Option<bool>,
     /// method → accepted results (a word or a list); default dkim, spf, dmarc: pass.
     expect: Option<BTreeMap<String, OneOrMany>>,
     imap: RawImap,
@@ -81,11 +89,13 @@ struct RawMailbox {
 
 #[derive(Debug, Deserialize)]
 pub(super) struct RawImap {
-    host: String,
+    /// Default: the provider preset's.
+    host: Option<String>,
     port: Option<u16>,
     /// implicit (default on 993) or starttls (default on 143).
     tls: Option<String>,
-    username: String,
+    /// Default (seed mailboxes): the mailbox address.
+    username: Option<String>,
     #[allow(dead_code)]
     password_file: Option<PathBuf>,
     #[allow(dead_code)]
@@ -403,25 +413,87 @@ fn mailbox(m: &RawMailbox, node: &Node, path: &str, ctx: &mut Ctx) -> Option<See
             }
         }
     }
-    let received_by = m
-        .received_by
-        .clone()
-        .unwrap_or_else(|| vec![m.authserv_id.clone()]);
+    let preset = match m.provider.as_deref() {
+        None => None,
+        Some(key) => match providers::provider(key) {
+            Some(p) => Some(p),
+            None => {
+                ctx.error(
+                    node.get("provider").unwrap_or(node),
+                    &format!("{path}.provider"),
+                    format!(
+                        "unknown provider `{key}` (one of: {})",
+                        providers::keys().join(", ")
+                    ),
+                );
+                return None;
+            }
+        },
+    };
+    let authserv_ids: Vec<String> = match (&m.authserv_id, preset) {
+        (Some(ids), _) => ids.0.iter().map(|i| i.trim().to_string()).collect(),
+        (None, Some(p)) => p.authserv_ids.iter().map(|s| s.to_string()).collect(),
+        (None, None) => {
+            ctx.error(
+                node,
+                path,
+                "give the receiver's `authserv_id:` (or a `provider:` preset)",
+            );
+            return None;
+        }
+    };
+    let received_by = match (&m.received_by, preset) {
+        (Some(r), _) => r.clone(),
+        (None, Some(p)) if m.authserv_id.is_none() => {
+            p.received_by.iter().map(|s| s.to_string()).collect()
+        }
+        _ => authserv_ids
+            .iter()
+            .filter(|i| !i.is_empty())
+            .cloned()
+            .collect(),
+    };
+    if received_by.is_empty() {
+        ctx.error(
+            node,
+            &format!("{path}.received_by"),
+            "an empty authserv_id (Microsoft) needs `received_by:` hosts",
+        );
+        ok = false;
+    }
+    let fields_below = m
+        .fields_below
+        .unwrap_or_else(|| preset.is_some_and(|p| p.fields_below));
     let imap = imap_account(
         &m.imap,
         node.get("imap").unwrap_or(node),
         &format!("{path}.imap"),
         ctx,
+        &ImapDefaults {
+            provider: preset,
+            username: Some(m.address.trim()),
+        },
     );
     let imap = imap?;
     ok.then(|| SeedMailbox {
         name: m.name.clone(),
         address: m.address.trim().to_string(),
         imap,
-        authserv_id: m.authserv_id.trim().to_string(),
-        received_by,
+        trust: TrustRule {
+            authserv_ids,
+            received_by,
+            fields_below,
+        },
         expect,
     })
+}
+
+/// What an `imap:` section falls back to: a provider preset's endpoint, Junk names and auth
+/// method, and the mailbox address as the user name.
+#[derive(Default)]
+pub(super) struct ImapDefaults<'a> {
+    pub provider: Option<&'static Provider>,
+    pub username: Option<&'a str>,
 }
 
 /// An IMAP account of a seed or report mailbox (`imap:`), with its secret.
@@ -430,9 +502,23 @@ pub(super) fn imap_account(
     inode: &Node,
     ipath: &str,
     ctx: &mut Ctx,
+    defaults: &ImapDefaults,
 ) -> Option<ImapAccount> {
     let mut ok = true;
-    let port = i.port.unwrap_or(993);
+    let preset = defaults.provider;
+    let Some(host) = i.host.clone().or(preset.map(|p| p.imap_host.to_string())) else {
+        ctx.error(
+            inode,
+            ipath,
+            "give the IMAP `host:` (or a `provider:` preset)",
+        );
+        return None;
+    };
+    let Some(username) = i.username.clone().or(defaults.username.map(str::to_string)) else {
+        ctx.error(inode, ipath, "give the IMAP `username:`");
+        return None;
+    };
+    let port = i.port.or(preset.map(|p| p.imap_port)).unwrap_or(993);
     let tls = match i.tls.as_deref() {
         None if port == 143 => ImapTls::StartTls,
         None | Some("implicit") => ImapTls::Implicit,
@@ -448,6 +534,19 @@ pub(super) fn imap_account(
         }
     };
     let password = ctx.secret(inode, ipath, "password");
+    if let (Some(p), Some(Some(_))) = (preset, &password)
+        && p.xoauth2_required
+    {
+        ctx.error(
+            inode,
+            ipath,
+            format!(
+                "`provider: {}` takes XOAUTH2 only (no plain passwords): give `oauth2_token_file:` or `oauth2_token_command:`",
+                p.key
+            ),
+        );
+        return None;
+    }
     let auth = match (password, &i.oauth2_token_file, &i.oauth2_token_command) {
         (None, _, _) => None,
         (Some(Some(p)), None, None) => Some(ImapAuth::Password(Secret::new(p))),
@@ -489,17 +588,20 @@ pub(super) fn imap_account(
         }
     };
     let imap = ImapAccount {
-        host: i.host.trim().trim_end_matches('.').to_ascii_lowercase(),
+        host: host.trim().trim_end_matches('.').to_ascii_lowercase(),
         port,
         tls,
-        username: i.username.clone(),
+        username,
         auth: auth?,
         idle: i.idle.unwrap_or(true),
         poll_interval: i.poll_interval.map_or(Duration::from_secs(5), |d| d.0),
-        junk_names: i
-            .junk_folders
-            .clone()
-            .unwrap_or_else(|| JUNK_NAMES.iter().map(|s| s.to_string()).collect()),
+        junk_names: i.junk_folders.clone().unwrap_or_else(|| {
+            preset
+                .map_or(JUNK_NAMES, |p| p.junk_folders)
+                .iter()
+                .map(|s| s.to_string())
+                .collect()
+        }),
         move_to: i.move_to.clone(),
     };
     if imap.poll_interval.is_zero() {

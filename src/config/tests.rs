@@ -262,7 +262,9 @@ fn roundtrip_config_loads_with_defaults_and_names_its_owner() {
     assert_eq!(s.stray_age, Duration::from_secs(3600));
     assert_eq!(s.junk_state, mailauth_probes::State::Warning);
     let m = &s.mailboxes[0];
-    assert_eq!(m.received_by, vec!["mx.lab.test".to_string()]);
+    assert_eq!(m.trust.received_by, vec!["mx.lab.test".to_string()]);
+    assert_eq!(m.trust.authserv_ids, vec!["mx.lab.test".to_string()]);
+    assert!(!m.trust.fields_below);
     assert_eq!(m.imap.port, 993);
     assert_eq!(m.expect.len(), 3);
     // The password is read, and never printed.
@@ -383,6 +385,15 @@ fn exporter_public_paths_default_and_validation() {
     let c = Config::from_str("probes: []\n", Path::new("c.yaml")).unwrap();
     assert_eq!(c.exporter.public_paths, vec!["/-/healthy", "/-/ready"]);
     assert!(c.exporter.web.is_none());
+    // POST /-/reload is off unless asked for (or behind basic auth).
+    assert!(!c.exporter.enable_lifecycle);
+    let on = "exporter:\n  enable_lifecycle: true\nprobes: []\n";
+    assert!(
+        Config::from_str(on, Path::new("c.yaml"))
+            .unwrap()
+            .exporter
+            .enable_lifecycle
+    );
     let err = Config::from_str(
         "exporter:\n  public_paths: [/metrics, /secret]\nprobes: []\n",
         Path::new("c.yaml"),
@@ -403,4 +414,100 @@ fn exporter_public_paths_default_and_validation() {
         err.contains("exporter.web_config_file") && err.contains("nowhere.yml"),
         "{err}"
     );
+}
+
+/// The seed mailboxes of a roundtrip probe loaded from `mailboxes` (YAML under `mailboxes:`).
+fn seeds(mailboxes: &str) -> Result<Vec<mailauth_probes::roundtrip::SeedMailbox>, ConfigErrors> {
+    let (dir, text) = roundtrip(&format!(
+        "    from: probe@lab.test\n    submission: {{ host: submit.lab.test, username: u, password_file: pw }}\n    mailboxes:\n{mailboxes}"
+    ));
+    std::fs::write(dir.path().join("token"), "t\n").unwrap();
+    let c = load_in(dir.path(), &text)?;
+    let ProbeSettings::Roundtrip(s) = &c.probes[0].settings else {
+        panic!("not a roundtrip")
+    };
+    Ok(s.mailboxes.clone())
+}
+
+#[test]
+fn every_provider_preset_is_accepted_and_fills_the_mailbox() {
+    for p in mailauth_probes::authres::providers::PROVIDERS {
+        let auth = if p.xoauth2_required {
+            "oauth2_token_file: token"
+        } else {
+            "password_file: pw"
+        };
+        let m = seeds(&format!(
+            "      - name: {key}\n        provider: {key}\n        address: seed@{key}.example\n        imap: {{ {auth} }}\n",
+            key = p.key
+        ))
+        .unwrap_or_else(|e| panic!("{}: {e}", p.key));
+        let m = &m[0];
+        assert_eq!(m.trust, p.rule(), "{}", p.key);
+        assert_eq!(m.imap.host, p.imap_host, "{}", p.key);
+        assert_eq!(m.imap.port, p.imap_port, "{}", p.key);
+        assert_eq!(m.imap.username, format!("seed@{}.example", p.key));
+        assert_eq!(m.imap.junk_names, p.junk_folders, "{}", p.key);
+    }
+}
+
+#[test]
+fn a_gmail_seed_mailbox_is_three_lines_and_explicit_keys_win() {
+    let m = seeds(
+        "      - { name: gmail, provider: gmail, address: seed@gmail.com,\n          imap: { password_file: pw } }\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(m[0].trust.authserv_ids, ["mx.google.com"]);
+    assert!(m[0].trust.fields_below);
+    assert_eq!(m[0].imap.host, "imap.gmail.com");
+    assert_eq!(m[0].imap.junk_names[0], "[Gmail]/Spam");
+    // Explicit keys win over the preset.
+    let m = seeds(
+        "      - name: gw\n        provider: gmail\n        address: seed@example.org\n        authserv_id: [mx.example.org, \"*.gw.example.org\"]\n        received_by: [mx.example.org]\n        fields_below: false\n        imap: { host: imap.example.org, port: 143, username: seed, password_file: pw, junk_folders: [Quarantine] }\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let m = &m[0];
+    assert_eq!(m.trust.authserv_ids, ["mx.example.org", "*.gw.example.org"]);
+    assert_eq!(m.trust.received_by, ["mx.example.org"]);
+    assert!(!m.trust.fields_below);
+    assert_eq!(
+        (m.imap.host.as_str(), m.imap.port),
+        ("imap.example.org", 143)
+    );
+    assert_eq!(m.imap.username, "seed");
+    assert_eq!(m.imap.junk_names, ["Quarantine"]);
+}
+
+#[test]
+fn provider_errors_are_reported_in_place() {
+    let d = seeds(
+        "      - name: x\n        provider: hotmale\n        address: seed@example.org\n        imap: { password_file: pw }\n",
+    )
+    .unwrap_err()
+    .diagnostics;
+    has(
+        &d,
+        "probes[0].mailboxes[0].provider",
+        8,
+        19,
+        "unknown provider `hotmale`",
+    );
+    // Microsoft takes no IMAP password.
+    let d = seeds(
+        "      - name: m\n        provider: microsoft365\n        address: seed@example.org\n        imap: { password_file: pw }\n",
+    )
+    .unwrap_err()
+    .diagnostics;
+    assert!(
+        d.iter()
+            .any(|x| x.path == "probes[0].mailboxes[0].imap" && x.message.contains("XOAUTH2 only")),
+        "{d:?}"
+    );
+    // Without a preset, the authserv-id and the IMAP host are needed.
+    let d = seeds(
+        "      - name: n\n        address: seed@example.org\n        imap: { password_file: pw }\n",
+    )
+    .unwrap_err()
+    .diagnostics;
+    assert!(d.iter().any(|x| x.message.contains("authserv_id")), "{d:?}");
 }

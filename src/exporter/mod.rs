@@ -1,7 +1,9 @@
 //! The HTTP side of the daemon (hyper): `/metrics`, `/probe`, `/`, `/api/v1/results`,
 //! `/-/healthy`, `/-/ready`, `POST /-/reload`. Renders outcomes; runs probes only through the
 //! runner (for `/probe`), and only against allowed targets, so the exporter is never a scanner
-//! or a mail sender for strangers. TLS and basic auth come from the web config (`web.rs`).
+//! or a mail sender for strangers. TLS and basic auth come from the web config (`web.rs`);
+//! `/-/reload` is served only when `exporter.enable_lifecycle` or basic auth allows it. Remote
+//! input reaches a log line or an error body only through [`shown`] (bounded, escaped).
 
 pub mod metrics;
 mod pages;
@@ -124,7 +126,8 @@ async fn refuse_unauthenticated(
     if path == "/probe" || path == "/-/reload" {
         tracing::warn!(%peer, path, "refused a request without valid credentials");
     } else {
-        tracing::debug!(%peer, path, "refused a request without valid credentials");
+        let path = shown(path);
+        tracing::debug!(%peer, %path, "refused a request without valid credentials");
     }
     let mut r = text(StatusCode::UNAUTHORIZED, "Unauthorized\n");
     r.headers_mut().insert(
@@ -192,6 +195,14 @@ async fn handle(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> Resp
         ),
         (&Method::GET, "/-/healthy") => text(StatusCode::OK, "Healthy.\n"),
         (&Method::GET, "/-/ready") => text(StatusCode::OK, "Ready.\n"),
+        (&Method::POST, "/-/reload") if !lifecycle_allowed(&app) => {
+            tracing::warn!(%peer, "refused POST /-/reload: the lifecycle API is not enabled");
+            text(
+                StatusCode::FORBIDDEN,
+                "POST /-/reload is off: set exporter.enable_lifecycle: true, or require \
+                 credentials with basic_auth_users in the web config (SIGHUP reloads too)\n",
+            )
+        }
         (&Method::POST, "/-/reload") => {
             // Bounded body: nothing is expected, and nothing large is read.
             let _ = Limited::new(req.into_body(), 1024).collect().await;
@@ -214,6 +225,17 @@ async fn handle(app: Arc<App>, req: Request<Incoming>, peer: SocketAddr) -> Resp
     }
 }
 
+/// Whether `POST /-/reload` may be served: the config enables the lifecycle API (as
+/// Prometheus' `--web.enable-lifecycle`), or the web config's basic auth guards it (the caller
+/// has then already been authenticated by [`refuse_unauthenticated`]).
+fn lifecycle_allowed(app: &App) -> bool {
+    let generation = app.generation();
+    let exporter = &generation.config.exporter;
+    exporter.enable_lifecycle
+        || (exporter.web.as_ref().is_some_and(|w| w.requires_auth())
+            && !exporter.public_paths.iter().any(|p| p == "/-/reload"))
+}
+
 async fn probe(
     app: &App,
     req: &Request<Incoming>,
@@ -230,7 +252,10 @@ async fn probe(
     let Some(probe) = generation.config.probe(module) else {
         return text(
             StatusCode::BAD_REQUEST,
-            format!("unknown module `{module}`: it must name a probe of the config\n"),
+            format!(
+                "unknown module `{}`: it must name a probe of the config\n",
+                shown(module)
+            ),
         );
     };
     if matches!(probe.settings, crate::config::ProbeSettings::Reports(_)) {
@@ -243,8 +268,13 @@ async fn probe(
     }
     let target = target.trim().to_ascii_lowercase();
     if let Some(why) = generation.config.refuses_probe_target(probe, &target) {
-        tracing::warn!(%peer, module, target = %target, reason = %why, "refused /probe");
-        return text(StatusCode::FORBIDDEN, format!("{why}\n"));
+        // The target once, bounded and escaped; the reason does not repeat it.
+        let shown = shown(&target);
+        tracing::warn!(%peer, module, target = %shown, reason = %why, "refused /probe");
+        return text(
+            StatusCode::FORBIDDEN,
+            format!("target `{shown}` refused: {why}\n"),
+        );
     }
     // As blackbox_exporter does: finish before Prometheus gives up on the scrape.
     let deadline = req
@@ -284,43 +314,57 @@ fn get<'a>(query: &'a [(String, String)], key: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-/// `a=b&c=d` with `+` and `%XX` decoding.
+/// `a=b&c=d` as application/x-www-form-urlencoded (`+` is a space, `%XX` a byte; invalid
+/// UTF-8 is replaced), decoded by the `form_urlencoded` crate.
 pub fn parse_query(q: &str) -> Vec<(String, String)> {
-    q.split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (decode(k), decode(v))
-        })
+    form_urlencoded::parse(q.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect()
 }
 
-fn decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'+' => out.push(b' '),
-            // Only before two hex digits (`from_str_radix` alone would also take `+1`).
-            b'%' if i + 2 < b.len()
-                && b[i + 1].is_ascii_hexdigit()
-                && b[i + 2].is_ascii_hexdigit() =>
-            {
-                let hex = |c: u8| (c as char).to_digit(16).unwrap_or(0) as u8;
-                out.push(hex(b[i + 1]) << 4 | hex(b[i + 2]));
-                i += 2;
-            }
-            c => out.push(c),
+/// At most this many characters of remote input go into a log line or an error body.
+pub const SHOWN_MAX: usize = 256;
+
+/// Remote input (a query value, a path) as it may appear in a log line or an error body: cut
+/// to [`SHOWN_MAX`] characters with a mark saying how many more there were, and control and
+/// bidirectional-formatting characters escaped (`\n`, `\u{1b}`), so a request can neither
+/// fill the log nor forge or reorder lines of it.
+pub fn shown(s: &str) -> String {
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i == SHOWN_MAX {
+            let more = s.chars().count() - i;
+            out.push_str(&format!("...[{more} more characters]"));
+            break;
         }
-        i += 1;
+        let bidi = matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+        if c.is_control() || bidi {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
     }
-    String::from_utf8_lossy(&out).into_owned()
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shown_bounds_and_escapes_remote_input() {
+        assert_eq!(shown("mx.example.org"), "mx.example.org");
+        assert_eq!(
+            shown("a\nb\r\u{1b}[31m\u{202e}"),
+            "a\\nb\\r\\u{1b}[31m\\u{202e}"
+        );
+        let long = "é".repeat(SHOWN_MAX + 10);
+        let s = shown(&long);
+        assert_eq!(
+            s,
+            format!("{}...[10 more characters]", "é".repeat(SHOWN_MAX))
+        );
+    }
 
     #[test]
     fn query_decoding() {

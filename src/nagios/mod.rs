@@ -1,8 +1,10 @@
 //! Nagios/Icinga output (product.md section 5): `MAILAUTH <STATE> - <probe>: <worst finding
 //! first> | <perfdata>`, then with `-v` one line per finding. The state is the worse of the
 //! findings and the `-w`/`-c` thresholds applied to each kind's main figure (its mapping is
-//! in the kind's file: `dnsbl.rs`, ...).
+//! in the kind's file: `dnsbl.rs`, ...). `daemon.rs` fetches a running daemon's results for
+//! `--daemon`.
 
+pub mod daemon;
 mod dns;
 mod dnsbl;
 pub mod perfdata;

@@ -301,6 +301,28 @@ pub fn sample(text: &str, series: &str) -> Option<f64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// `mailauth-probe hash-password` of `password`, as an operator makes one.
+pub fn hash_password(password: &str) -> String {
+    use std::io::Write;
+    let mut child = std::process::Command::new(bin("mailauth-probe"))
+        .args(["hash-password", "--cost", "6"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}
+
+/// An `Authorization: Basic` header line (with its CRLF) for `user` and `password`.
+pub fn basic(user: &str, password: &str) -> String {
+    use base64::Engine;
+    let value = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    format!("Authorization: Basic {value}\r\n")
+}
+
 pub fn write_temp(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
     if let Some(parent) = p.parent() {

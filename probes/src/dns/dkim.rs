@@ -1,6 +1,15 @@
 //! DKIM key records (RFC 6376 3.6.1, RFC 8463): present, parse, not revoked, key type and
 //! size (RSA under 1024 bits is CRITICAL, under 2048 WARNING), the `t=y` testing flag.
-//! The RSA modulus length is read from the key's DER itself.
+//! The RSA modulus length is read from the key's DER (x509-parser) after base64 (the `base64`
+//! crate).
+
+use base64::Engine;
+use base64::alphabet;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use x509_parser::oid_registry::OID_PKCS1_RSAENCRYPTION;
+use x509_parser::prelude::FromDer;
+use x509_parser::public_key::{PublicKey, RSAPublicKey};
+use x509_parser::x509::SubjectPublicKeyInfo;
 
 pub use super::tags::Issue;
 use super::tags::{self, Tag};
@@ -114,11 +123,18 @@ impl DkimKey {
             return;
         }
         match rsa_modulus_bits(&der) {
-            None => self.issue(
-                State::Critical,
-                span,
-                "`p=` is not an RSA public key (SubjectPublicKeyInfo or RSAPublicKey DER)",
-            ),
+            None => {
+                let message = match spki_algorithm(&der) {
+                    Some(oid) => format!(
+                        "`p=` is not an RSA public key: its SubjectPublicKeyInfo is for algorithm {oid}"
+                    ),
+                    None => {
+                        "`p=` is not an RSA public key (SubjectPublicKeyInfo or RSAPublicKey DER)"
+                            .to_string()
+                    }
+                };
+                self.issue(State::Critical, span, message)
+            }
             Some(bits) => {
                 self.bits = Some(bits);
                 if bits < 1024 {
@@ -135,97 +151,53 @@ impl DkimKey {
     }
 }
 
-/// Standard base64 with padding optional.
+/// Standard base64 as DNS publishers write it: padding optional, and bits past the last byte
+/// ignored, as verifiers' decoders do (the `base64` crate, configured so).
 pub fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    let mut acc = 0u32;
-    let mut n = 0;
-    let trimmed = s.trim_end_matches('=');
-    if s.len() - trimmed.len() > 2 {
-        return None;
-    }
-    for c in trimmed.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        };
-        acc = (acc << 6) | u32::from(v);
-        n += 6;
-        if n >= 8 {
-            n -= 8;
-            out.push((acc >> n) as u8);
-        }
-    }
-    Some(out)
+    const LENIENT: GeneralPurpose = GeneralPurpose::new(
+        &alphabet::STANDARD,
+        GeneralPurposeConfig::new()
+            .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+            .with_decode_allow_trailing_bits(true),
+    );
+    LENIENT.decode(s).ok()
 }
 
-/// Reads one DER TLV at `d`: (tag, content, rest).
-fn tlv(d: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, d) = d.split_first()?;
-    let (&l0, mut d) = d.split_first()?;
-    let len = if l0 < 0x80 {
-        usize::from(l0)
-    } else {
-        let n = usize::from(l0 & 0x7f);
-        if n == 0 || n > 4 || d.len() < n {
-            return None;
-        }
-        let mut len = 0usize;
-        for &b in &d[..n] {
-            len = (len << 8) | usize::from(b);
-        }
-        d = &d[n..];
-        len
-    };
-    if d.len() < len {
-        return None;
-    }
-    Some((tag, &d[..len], &d[len..]))
-}
-
-/// Bits of the modulus of an RSA key given as SubjectPublicKeyInfo or bare RSAPublicKey.
+/// Bits of the modulus of an RSA key given as SubjectPublicKeyInfo (RFC 5280, with the
+/// rsaEncryption algorithm) or as a bare RSAPublicKey (RFC 8017 A.1.1), which some publishers
+/// use; the DER is read by x509-parser. Bytes after the key are ignored, as before.
 pub fn rsa_modulus_bits(der: &[u8]) -> Option<u32> {
-    let (tag, seq, _) = tlv(der)?;
-    if tag != 0x30 {
-        return None;
-    }
-    let (t1, first, rest) = tlv(seq)?;
-    let rsa_key = if t1 == 0x30 {
-        // SubjectPublicKeyInfo: AlgorithmIdentifier, then BIT STRING holding RSAPublicKey.
-        let (t2, bits, _) = tlv(rest)?;
-        if t2 != 0x03 || bits.is_empty() {
-            return None;
+    match SubjectPublicKeyInfo::from_der(der) {
+        Ok((_, spki)) if spki.algorithm.algorithm == OID_PKCS1_RSAENCRYPTION => {
+            match spki.parsed().ok()? {
+                PublicKey::RSA(rsa) => integer_bits(rsa.modulus),
+                _ => None,
+            }
         }
-        let (_, inner, _) = tlv(&bits[1..])?;
-        inner
-    } else if t1 == 0x02 {
-        seq
-    } else {
-        let _ = first;
-        return None;
-    };
-    let (t, n, _) = tlv(rsa_key)?;
-    if t != 0x02 {
-        return None;
+        Ok(_) => None,
+        Err(_) => integer_bits(RSAPublicKey::from_der(der).ok()?.1.modulus),
     }
-    let n: &[u8] = {
-        let mut n = n;
-        while n.first() == Some(&0) {
-            n = &n[1..];
-        }
-        n
-    };
-    let first = *n.first()?;
-    Some((n.len() as u32 - 1) * 8 + (8 - first.leading_zeros()))
+}
+
+/// Bits of a positive INTEGER's content (a leading zero byte keeps it positive; count from
+/// the first non-zero one).
+fn integer_bits(content: &[u8]) -> Option<u32> {
+    let start = content.iter().position(|&b| b != 0)?;
+    let n = &content[start..];
+    Some(n.len() as u32 * 8 - n[0].leading_zeros())
+}
+
+/// The algorithm of a SubjectPublicKeyInfo that is not rsaEncryption, for the message.
+fn spki_algorithm(der: &[u8]) -> Option<String> {
+    let (_, spki) = SubjectPublicKeyInfo::from_der(der).ok()?;
+    (spki.algorithm.algorithm != OID_PKCS1_RSAENCRYPTION)
+        .then(|| spki.algorithm.algorithm.to_id_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::engine::general_purpose::STANDARD;
 
     // A 1024-bit RSA SubjectPublicKeyInfo (RFC 6376 appendix A's example key for brisbane).
     const KEY_1024: &str = "MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQDwIRP/UC3SBsEmGqZ9ZJW3/DkMoGeLnQg1fWn7/zYtIxN2SnFCjxOCKG9v3b4jYfcTNh5ijSsq631uBItLa7od+v/RtdC2UzJ1lWT947qR+Rcac2gbto/NMqJ0fzfVjH4OuKhitdY9tf6mcwGjaNBcWToIMmPSPDdQPNUYckcQ2QIDAQAB";
@@ -258,6 +230,39 @@ mod tests {
     fn base64() {
         assert_eq!(base64_decode("aGVsbG8=").unwrap(), b"hello");
         assert_eq!(base64_decode("aGVsbG8").unwrap(), b"hello");
+        // Bits past the last byte are ignored, as verifiers' decoders do.
+        assert_eq!(base64_decode("aGVsbG9=").unwrap(), b"hello");
         assert!(base64_decode("a$").is_none());
+        assert!(base64_decode("aGVsbG8===").is_none());
+    }
+
+    #[test]
+    fn a_bare_rsa_public_key_is_sized_too() {
+        let spki = base64_decode(KEY_1024).unwrap();
+        assert_eq!(rsa_modulus_bits(&spki), Some(1024));
+        // The SubjectPublicKeyInfo's BIT STRING holds the RSAPublicKey after 22 bytes
+        // (SEQUENCE, AlgorithmIdentifier, BIT STRING header and its unused-bits byte).
+        let bare = &spki[22..];
+        assert_eq!(rsa_modulus_bits(bare), Some(1024));
+        let p = STANDARD.encode(bare);
+        let k = DkimKey::parse(&format!("v=DKIM1; p={p}"));
+        assert_eq!(k.bits, Some(1024));
+        // A truncated key is no key.
+        assert_eq!(rsa_modulus_bits(&spki[..100]), None);
+    }
+
+    #[test]
+    fn a_key_of_another_algorithm_is_named() {
+        // RFC 8410 section 10.1's example Ed25519 public key, as a SubjectPublicKeyInfo,
+        // published under the default k=rsa.
+        let k = DkimKey::parse(
+            "v=DKIM1; p=MCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=",
+        );
+        assert_eq!(k.bits, None);
+        let m = &k.issues[0].message;
+        assert!(
+            m.contains("not an RSA public key") && m.contains("1.3.101.112"),
+            "{m}"
+        );
     }
 }

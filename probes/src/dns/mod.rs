@@ -3,16 +3,20 @@
 //! every sending IP), DMARC, DKIM keys, MX, PTR and forward-confirmed reverse DNS, the MTA-STS
 //! and TLS-RPT records, and every authoritative nameserver asked directly.
 //!
-//! Parsers are pure and live beside this file (`spf.rs`, `dmarc.rs`, `dkim.rs`, `tags.rs`);
-//! this file does the lookups and turns what it finds into findings. A record that cannot be
-//! fetched because the domain's servers fail (SERVFAIL, REFUSED) is CRITICAL, as a receiver
-//! meets it (`temperror`); our resolver not answering is UNKNOWN.
+//! Parsers are pure and live beside this file (`spf.rs`, `dmarc/parse.rs`, `dkim.rs`,
+//! `tags.rs`); this file does the lookups and turns what it finds into findings. DMARC's
+//! policy discovery (the RFC 9989 tree walk) and its findings live in `dmarc/`. A record that
+//! cannot be fetched because the domain's servers fail (SERVFAIL, REFUSED) is CRITICAL, as a
+//! receiver meets it (`temperror`); our resolver not answering is UNKNOWN.
 
+mod compare;
 pub mod dkim;
 pub mod dmarc;
 pub mod dnssec;
+pub mod lookup;
 mod nameservers;
 pub mod spf;
+pub mod spf_check;
 pub mod spf_walk;
 pub mod tags;
 
@@ -23,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::resolver::{DnsFailure, Resolver};
 use crate::{Finding, Location, Outcome, ProbeContext, Report, State};
 
+pub use compare::{mta_sts_change, with_previous};
 pub use nameservers::NameserverResult;
 
 /// The settings of one `kind: dns` probe; the target is the domain.
@@ -68,7 +73,8 @@ impl Default for DnsSettings {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct DnsReport {
     pub domain: String,
-    /// DNS-querying SPF terms across includes and redirects (the limit is 10).
+    /// DNS-querying SPF terms across includes and redirects on the worst-case evaluation path
+    /// (`spf_walk`'s module doc; the limit is 10).
     pub spf_lookups: Option<u32>,
     pub spf_void_lookups: Option<u32>,
     /// `none`, `quarantine` or `reject`.
@@ -93,33 +99,6 @@ pub struct DnsReport {
     /// that changed without a new id across runs.
     #[serde(default)]
     pub mta_sts_policy: Option<String>,
-}
-
-/// What changed in the MTA-STS publication between two runs, as a finding: a new `id=` is
-/// noted (senders fetch the policy again); a policy that changed under the same id is a
-/// WARNING, since senders keep their cached copy for up to max_age (RFC 8461 3.3).
-pub fn mta_sts_change(prev: &DnsReport, next: &DnsReport) -> Option<Finding> {
-    let (Some(old_id), Some(new_id)) = (&prev.mta_sts_id, &next.mta_sts_id) else {
-        return None;
-    };
-    if old_id != new_id {
-        return Some(Finding::new(
-            "mta-sts:id",
-            State::Ok,
-            format!("MTA-STS id changed from {old_id} to {new_id}: senders fetch the policy again"),
-        ));
-    }
-    match (&prev.mta_sts_policy, &next.mta_sts_policy) {
-        (Some(a), Some(b)) if a != b => Some(
-            Finding::new(
-                "mta-sts:id",
-                State::Warning,
-                format!("the MTA-STS policy changed but the id ({new_id}) did not: senders keep their cached policy until it expires"),
-            )
-            .with_detail(format!("was: {a}; now: {b}. Publish a new id= in the _mta-sts TXT record.")),
-        ),
-        _ => None,
-    }
 }
 
 /// The state for a record we could not fetch.
@@ -176,7 +155,7 @@ pub async fn probe(settings: &DnsSettings, target: &str, ctx: &ProbeContext) -> 
                 &mut report.spf_lookups,
                 &mut report.spf_void_lookups
             ),
-            dmarc_checks(&domain, settings, r, &mut report.dmarc_policy),
+            dmarc::checks(&domain, settings, r, &mut report.dmarc_policy),
             dkim_checks(&domain, settings, r, &mut report.dkim_key_bits),
             mx_checks(&domain, settings, r, &mut report.mx),
             ptr_checks(settings, r),
@@ -214,7 +193,10 @@ pub async fn probe(settings: &DnsSettings, target: &str, ctx: &ProbeContext) -> 
         findings
     };
     match ctx.deadline.run(work).await {
-        Ok(findings) => Outcome::new(findings, Report::Dns(Box::new(report))),
+        Ok(mut findings) => {
+            findings.extend(with_previous(ctx.previous.as_deref(), &report));
+            Outcome::new(findings, Report::Dns(Box::new(report)))
+        }
         Err(_) => Outcome::single(Finding::new(
             "deadline",
             State::Unknown,
@@ -320,7 +302,6 @@ async fn spf_checks(
     out.extend(walk.findings);
     // check_host() for every sending IP, by mail-auth, as a receiver evaluates it.
     let auth = mail_auth::MessageAuthenticator(r.hickory().clone());
-    let seen = spf_walk::SeenSpf::of(r);
     let helo = settings.helo.clone().unwrap_or_else(|| domain.to_string());
     let sender = format!("postmaster@{domain}");
     for ip in &settings.sending_ips {
@@ -330,6 +311,7 @@ async fn spf_checks(
             "mailauth-probe",
             &sender,
         );
+        let seen = spf_check::SeenSpf::of(r, *ip);
         let output = auth
             .verify_spf(mail_auth::Parameters::new(params).with_txt_cache(&seen))
             .await;
@@ -373,153 +355,6 @@ pub(crate) fn spf_result_name(r: mail_auth::SpfResult) -> &'static str {
         PermError => "permerror",
         None => "none",
     }
-}
-
-async fn dmarc_checks(
-    domain: &str,
-    settings: &DnsSettings,
-    r: &Resolver,
-    policy_out: &mut Option<String>,
-) -> Vec<Finding> {
-    let mut out = Vec::new();
-    let mut name = format!("_dmarc.{domain}");
-    let mut records = match txt_of_kind(
-        r,
-        &name,
-        "dmarc:record",
-        "the DMARC record",
-        dmarc::is_dmarc,
-    )
-    .await
-    {
-        Ok(v) => v,
-        Err(f) => return f.into_iter().collect(),
-    };
-    let mut inherited = None;
-    if records.is_empty() {
-        // The organizational domain's record applies (RFC 7489 6.6.3). Without the public
-        // suffix list we take the last two labels, which holds for most domains.
-        let labels: Vec<&str> = domain.split('.').collect();
-        if labels.len() > 2 {
-            let org = labels[labels.len() - 2..].join(".");
-            let org_name = format!("_dmarc.{org}");
-            if let Ok(v) = txt_of_kind(
-                r,
-                &org_name,
-                "dmarc:record",
-                "the DMARC record",
-                dmarc::is_dmarc,
-            )
-            .await
-                && !v.is_empty()
-            {
-                records = v;
-                name = org_name;
-                inherited = Some(org);
-            }
-        }
-    }
-    let text = match records.len() {
-        0 => {
-            out.push(Finding::new(
-                "dmarc:record",
-                State::Critical,
-                format!("no DMARC record at _dmarc.{domain}: receivers apply no policy, and you get no reports"),
-            ).with_detail(format!("publish e.g. `v=DMARC1; p=none; rua=mailto:dmarc-reports@{domain}` and tighten to p=reject")));
-            return out;
-        }
-        1 => records[0].concat(),
-        n => {
-            out.push(Finding::new(
-                "dmarc:record",
-                State::Critical,
-                format!("{n} DMARC records at {name}: receivers ignore them all (RFC 7489 6.6.3)"),
-            ));
-            return out;
-        }
-    };
-    let rec = dmarc::DmarcRecord::parse(&text);
-    let via = inherited
-        .as_ref()
-        .map(|o| format!(" (inherited from the organizational domain {o})"))
-        .unwrap_or_default();
-    out.push(Finding::new(
-        "dmarc:record",
-        State::Ok,
-        format!("DMARC record at {name}{via}: {text}"),
-    ));
-    let mut syntax_ok = true;
-    for i in &rec.issues {
-        syntax_ok &= i.state == State::Ok;
-        out.push(
-            Finding::new("dmarc:syntax", i.state, format!("DMARC: {}", i.message)).at(location(
-                format!("TXT {name}"),
-                &text,
-                i.start,
-                i.end,
-            )),
-        );
-    }
-    if syntax_ok {
-        out.push(Finding::new(
-            "dmarc:syntax",
-            State::Ok,
-            "DMARC syntax is valid",
-        ));
-    }
-    // With an inherited record, the subdomain policy applies.
-    let policy = if inherited.is_some() {
-        rec.subdomain_policy.clone().or(rec.policy.clone())
-    } else {
-        rec.policy.clone()
-    };
-    if let Some(p) = &policy {
-        *policy_out = Some(p.clone());
-        let state = match p.as_str() {
-            "none" => settings.dmarc_p_none,
-            _ => State::Ok,
-        };
-        let mut f = Finding::new(
-            "dmarc:policy",
-            state,
-            format!("DMARC policy p={p}, pct={}", rec.pct),
-        );
-        if p == "none" {
-            f = f.with_detail("p=none only monitors: forged mail is delivered; move to quarantine, then reject, once reports are clean");
-        }
-        out.push(f);
-    }
-    // External report destinations must authorize themselves (RFC 7489 7.1).
-    let org = domain
-        .rsplit('.')
-        .take(2)
-        .collect::<Vec<_>>()
-        .into_iter()
-        .rev()
-        .collect::<Vec<_>>()
-        .join(".");
-    for dest in rec.rua_domains() {
-        if dest == *domain || dest.ends_with(&format!(".{org}")) || dest == org {
-            continue;
-        }
-        let auth_name = format!("{domain}._report._dmarc.{dest}");
-        let check = format!("dmarc:rua:{dest}");
-        match r.txt(&auth_name).await {
-            Ok(v) if v.iter().any(|t| t.to_ascii_lowercase().starts_with("v=dmarc1")) => out.push(
-                Finding::new(check, State::Ok, format!("{dest} accepts DMARC reports for {domain}")),
-            ),
-            Ok(_) | Err(DnsFailure::NxDomain | DnsFailure::NoData) => out.push(
-                Finding::new(
-                    check,
-                    State::Warning,
-                    format!("{dest} has not authorized reports for {domain}: receivers will not send them there"),
-                )
-                .with_detail(format!("{dest} must publish `v=DMARC1` at {auth_name}")),
-            ),
-            Err(f) => out.push(Finding::new(check, failure_state(&f), format!("{auth_name}: {}", failure_text(&f)))),
-        }
-    }
-    out
 }
 
 async fn dkim_checks(

@@ -279,15 +279,15 @@ pub fn domain_of(address: &str) -> String {
         .to_ascii_lowercase()
 }
 
-/// Relaxed DMARC alignment (RFC 7489 3.1.1) by the organizational domain's last two labels
-/// (no public suffix list: the same heuristic as the DNS probe's DMARC fallback).
+/// Relaxed DMARC alignment (RFC 7489 3.1.1): the two names share an organizational domain,
+/// by the public suffix list ([`crate::dns::dmarc::org_domain_by_psl`], the same function the
+/// DNS probe's RFC 7489 comparison uses), so `mail.example.co.uk` aligns with
+/// `example.co.uk` and `a.co.uk` does not align with `b.co.uk`. The message judge is pure: the
+/// RFC 9989 tree walk, which needs DNS, is the DNS probe's (`dmarc:discovery` says where the
+/// two disagree for the probed domain).
 pub fn aligned(signing_domain: &str, from_domain: &str) -> bool {
-    fn org(d: &str) -> String {
-        let d = d.trim_end_matches('.').to_ascii_lowercase();
-        let labels: Vec<&str> = d.split('.').collect();
-        labels[labels.len().saturating_sub(2)..].join(".")
-    }
-    org(signing_domain) == org(from_domain)
+    use crate::dns::dmarc::org_domain_by_psl;
+    org_domain_by_psl(signing_domain) == org_domain_by_psl(from_domain)
 }
 
 #[cfg(test)]
@@ -387,6 +387,10 @@ mod tests {
         assert!(aligned("lab.test", "lab.test"));
         assert!(aligned("mail.lab.test", "lab.test"));
         assert!(!aligned("other.test", "lab.test"));
+        // Two-label public suffixes: the last two labels are not the organization.
+        assert!(aligned("mail.example.co.uk", "Example.CO.UK."));
+        assert!(!aligned("a.co.uk", "b.co.uk"));
+        assert!(!aligned("shop.example.com.au", "other.com.au"));
         assert_eq!(domain_of("Seed1@Lab.Test"), "lab.test");
     }
 }

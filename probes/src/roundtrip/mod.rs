@@ -12,11 +12,15 @@
 //! - [`message`]: the token and the message (pure).
 //! - [`send`]: submission or direct-to-MX over lettre.
 //! - [`imap`]: login, Junk folder, IDLE, fetch, clean-up over async-imap.
+//! - `judge`: which trusted `Authentication-Results` result decides each method.
 //! - `crate::authres`: the `Authentication-Results` parser and the trust boundary.
 
 pub mod imap;
+mod judge;
 pub mod message;
 pub mod send;
+
+pub use judge::{DkimExpect, decide, judge_verdicts, read_verdicts, receiver_verdicts};
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -88,10 +92,10 @@ pub struct SeedMailbox {
     /// The recipient address.
     pub address: String,
     pub imap: ImapAccount,
-    /// The receiver's authserv-id; only its `Authentication-Results` headers count.
-    pub authserv_id: String,
-    /// `by` names of the receiver's own `Received` header (exact or `*.example.com`).
-    pub received_by: Vec<String>,
+    /// Whose `Authentication-Results` count: the receiver's authserv-id patterns, the `by`
+    /// names of its own `Received` header (exact or `*.example.com`), and whether its verdict
+    /// sits below that header (a `provider:` preset fills these).
+    pub trust: authres::TrustRule,
     /// Accepted results per method (`dkim`, `spf`, `dmarc`, `arc`); methods not listed are
     /// reported but not judged.
     pub expect: Vec<(String, Vec<String>)>,
@@ -668,8 +672,15 @@ async fn judge(
         ));
         return;
     };
-    let trusted = authres::trusted(&msg.headers, &m.authserv_id, &m.received_by);
-    let (seen, mut fs) = receiver_verdicts(m, &trusted, &msg.headers);
+    let trusted = authres::trusted_by(&msg.headers, &m.trust);
+    let dkim = DkimExpect {
+        domain: Some(message::domain_of(&s.from)),
+        selector: s
+            .expect_selector
+            .clone()
+            .or_else(|| s.signer.as_ref().map(|x| x.selector.clone())),
+    };
+    let (seen, mut fs) = receiver_verdicts(m, &trusted, &msg.headers, &dkim);
     rep.auth = seen;
     findings.append(&mut fs);
     // Spam verdict headers: anywhere in the header block, topmost first. Filters put them in
@@ -806,136 +817,6 @@ fn dkim_result_name(r: &mail_auth::DkimResult) -> &'static str {
     }
 }
 
-/// The receiver's result per method from the trusted headers (a result it accepts wins over
-/// others when a method appears several times, e.g. two DKIM signatures), and a finding per
-/// expected method.
-pub fn receiver_verdicts(
-    m: &SeedMailbox,
-    trusted: &authres::Trusted,
-    headers: &[(&[u8], &[u8])],
-) -> (Vec<AuthSeen>, Vec<Finding>) {
-    let mut findings = vec![];
-    let check = format!("authres:{}", m.name);
-    if trusted.boundary.is_none() {
-        findings.push(Finding::new(
-            check,
-            State::Unknown,
-            format!(
-                "no Received header by {} found: cannot tell the receiver's verdicts from a sender's forgery (check received_by)",
-                m.received_by.join(" or ")
-            ),
-        ));
-        return (vec![], findings);
-    }
-    if trusted.results.is_empty() {
-        let ids: Vec<String> = headers
-            .iter()
-            .filter(|(n, _)| {
-                std::str::from_utf8(n)
-                    .is_ok_and(|n| n.trim().eq_ignore_ascii_case("authentication-results"))
-            })
-            .filter_map(|(_, v)| authres::parse(&message::unfold(v)).ok())
-            .map(|a| a.authserv_id)
-            .collect();
-        findings.push(Finding::new(
-            check,
-            State::Unknown,
-            format!(
-                "no Authentication-Results header by `{}` above the receiver's Received header{}",
-                m.authserv_id,
-                if ids.is_empty() {
-                    String::new()
-                } else {
-                    format!(" (ids seen: {})", ids.join(", "))
-                }
-            ),
-        ));
-        return (vec![], findings);
-    }
-    let mut f = Finding::new(
-        check,
-        State::Ok,
-        format!(
-            "{} Authentication-Results header(s) by `{}` trusted",
-            trusted.results.len(),
-            m.authserv_id
-        ),
-    );
-    let mut notes = vec![];
-    if trusted.ignored_below > 0 {
-        notes.push(format!(
-            "ignored {} header(s) claiming `{}` below the receiver's Received header (added before the receiver: forged or stale)",
-            trusted.ignored_below, m.authserv_id
-        ));
-    }
-    for (i, e) in &trusted.errors {
-        notes.push(format!("header #{i} does not parse: {e}"));
-    }
-    if !notes.is_empty() {
-        f = f.with_detail(notes.join("; "));
-    }
-    findings.push(f);
-
-    let mut seen = vec![];
-    for method in ["dkim", "spf", "dmarc", "arc"] {
-        let accepted: &[String] = m
-            .expect
-            .iter()
-            .find(|(x, _)| x == method)
-            .map(|(_, v)| v.as_slice())
-            .unwrap_or(&[]);
-        let results: Vec<&authres::MethodResult> = trusted
-            .results
-            .iter()
-            .flat_map(|a| a.results.iter())
-            .filter(|r| r.method == method)
-            .collect();
-        let chosen = results
-            .iter()
-            .find(|r| accepted.contains(&r.result))
-            .or(results.first());
-        let check = format!("{method}:{}", m.name);
-        match chosen {
-            Some(r) => {
-                seen.push(AuthSeen {
-                    method: method.into(),
-                    result: r.result.clone(),
-                });
-                if accepted.is_empty() {
-                    continue;
-                }
-                let mut text = format!("{method}={}", r.result);
-                for p in &r.properties {
-                    text.push_str(&format!(" {}.{}={}", p.ptype, p.name, p.value));
-                }
-                if let Some(reason) = &r.reason {
-                    text.push_str(&format!(" reason=\"{reason}\""));
-                }
-                let state = if accepted.contains(&r.result) {
-                    State::Ok
-                } else {
-                    State::Critical
-                };
-                let mut f = Finding::new(check, state, format!("receiver says {text}"));
-                if state != State::Ok {
-                    f = f.with_detail(format!("expected {method}={}", accepted.join(" or ")));
-                }
-                findings.push(f);
-            }
-            None if !accepted.is_empty() => findings.push(Finding::new(
-                check,
-                State::Critical,
-                format!(
-                    "the receiver reported no {method} result (expected {})",
-                    accepted.join(" or ")
-                ),
-            )),
-            None => {}
-        }
-    }
-    (seen, findings)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -956,8 +837,7 @@ mod tests {
                 junk_names: vec![],
                 move_to: None,
             },
-            authserv_id: "mx.lab.test".into(),
-            received_by: vec!["mx.lab.test".into()],
+            trust: authres::TrustRule::new("mx.lab.test", &["mx.lab.test".into()]),
             expect: ["dkim", "spf", "dmarc"]
                 .iter()
                 .map(|m| (m.to_string(), vec!["pass".to_string()]))
@@ -986,10 +866,11 @@ mod tests {
                 authserv_id: "mx.lab.test".into(),
                 version: None,
                 results,
+                ..AuthResults::default()
             }],
             boundary,
             ignored_below: ignored,
-            errors: vec![],
+            ..Trusted::default()
         }
     }
 
@@ -1008,7 +889,7 @@ mod tests {
             Some(3),
             0,
         );
-        let (seen, fs) = receiver_verdicts(&mailbox(), &t, &[]);
+        let (seen, fs) = receiver_verdicts(&mailbox(), &t, &[], &DkimExpect::default());
         assert_eq!(state_of(&fs, "authres:seed1"), Some(State::Ok));
         assert_eq!(state_of(&fs, "dkim:seed1"), Some(State::Critical));
         assert_eq!(state_of(&fs, "spf:seed1"), Some(State::Ok));
@@ -1029,38 +910,123 @@ mod tests {
         assert_eq!(dkim.detail.as_deref(), Some("expected dkim=pass"));
     }
 
+    fn signed(d: &str, sel: &str, res: &str) -> MethodResult {
+        let mut r = result("dkim", res);
+        r.properties = vec![
+            Property {
+                ptype: "header".into(),
+                name: "d".into(),
+                value: d.into(),
+            },
+            Property {
+                ptype: "header".into(),
+                name: "s".into(),
+                value: sel.into(),
+            },
+        ];
+        r
+    }
+
     #[test]
-    fn an_accepted_result_wins_among_several_signatures() {
+    fn a_fail_is_never_hidden_by_a_pass_for_the_same_check() {
+        // Two trusted fields (or two results in one) disagree about SPF: the fail decides.
         let t = trusted(
-            vec![result("dkim", "fail"), result("dkim", "pass")],
+            vec![result("spf", "pass"), result("spf", "fail")],
             Some(1),
             0,
         );
-        let (seen, fs) = receiver_verdicts(&mailbox(), &t, &[]);
+        let (seen, fs) = receiver_verdicts(&mailbox(), &t, &[], &DkimExpect::default());
+        assert_eq!(seen[0].result, "fail");
+        assert_eq!(state_of(&fs, "spf:seed1"), Some(State::Critical));
+        // The same DKIM signature failing in one field and passing in another.
+        let t = trusted(
+            vec![
+                signed("lab.test", "s1", "fail"),
+                signed("lab.test", "s1", "pass"),
+            ],
+            Some(1),
+            0,
+        );
+        let expect = DkimExpect {
+            domain: Some("lab.test".into()),
+            selector: Some("s1".into()),
+        };
+        let (_, fs) = receiver_verdicts(&mailbox(), &t, &[], &expect);
+        assert_eq!(state_of(&fs, "dkim:seed1"), Some(State::Critical));
+    }
+
+    #[test]
+    fn the_expected_dkim_signature_decides_and_the_others_are_reported_beside_it() {
+        // An ESP's signature fails, the sender's own (the expected one) passes: OK, with the
+        // ESP's reported in the detail.
+        let t = trusted(
+            vec![
+                signed("esp.example", "k1", "fail"),
+                signed("lab.test", "s1", "pass"),
+            ],
+            Some(1),
+            0,
+        );
+        let expect = DkimExpect {
+            domain: Some("lab.test".into()),
+            selector: Some("s1".into()),
+        };
+        let (seen, fs) = receiver_verdicts(&mailbox(), &t, &[], &expect);
         assert_eq!(seen[0].result, "pass");
-        assert_eq!(state_of(&fs, "dkim:seed1"), Some(State::Ok));
+        let f = fs.iter().find(|f| f.check == "dkim:seed1").unwrap();
+        assert_eq!(f.state, State::Ok);
+        assert!(
+            f.detail
+                .as_deref()
+                .unwrap()
+                .contains("header.d=esp.example"),
+            "{f:?}"
+        );
+        // The other way round: the expected signature fails while the ESP's passes.
+        let t = trusted(
+            vec![
+                signed("esp.example", "k1", "pass"),
+                signed("lab.test", "s1", "fail"),
+            ],
+            Some(1),
+            0,
+        );
+        let (seen, fs) = receiver_verdicts(&mailbox(), &t, &[], &expect);
+        assert_eq!(seen[0].result, "fail");
+        assert_eq!(state_of(&fs, "dkim:seed1"), Some(State::Critical));
+        // No result for the expected signature: every signature counts, the worst decides.
+        let other = DkimExpect {
+            domain: Some("elsewhere.example".into()),
+            selector: None,
+        };
+        let (seen, _) = receiver_verdicts(&mailbox(), &t, &[], &other);
+        assert_eq!(seen[0].result, "fail");
     }
 
     #[test]
     fn no_boundary_or_no_trusted_header_is_unknown_not_ok() {
-        let (seen, fs) = receiver_verdicts(&mailbox(), &trusted(vec![], None, 0), &[]);
+        let (seen, fs) = receiver_verdicts(
+            &mailbox(),
+            &trusted(vec![], None, 0),
+            &[],
+            &DkimExpect::default(),
+        );
         assert!(seen.is_empty());
         assert_eq!(state_of(&fs, "authres:seed1"), Some(State::Unknown));
         assert_eq!(fs.len(), 1);
         let empty = Trusted {
             results: vec![],
             boundary: Some(2),
-            ignored_below: 0,
-            errors: vec![],
+            ..Trusted::default()
         };
-        let (_, fs) = receiver_verdicts(&mailbox(), &empty, &[]);
+        let (_, fs) = receiver_verdicts(&mailbox(), &empty, &[], &DkimExpect::default());
         assert_eq!(state_of(&fs, "authres:seed1"), Some(State::Unknown));
     }
 
     #[test]
     fn forgeries_below_the_boundary_are_noted() {
         let t = trusted(vec![result("dkim", "none")], Some(1), 1);
-        let (_, fs) = receiver_verdicts(&mailbox(), &t, &[]);
+        let (_, fs) = receiver_verdicts(&mailbox(), &t, &[], &DkimExpect::default());
         let f = fs.iter().find(|f| f.check == "authres:seed1").unwrap();
         assert!(f.detail.as_deref().unwrap().contains("ignored 1"));
     }

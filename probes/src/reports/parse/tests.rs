@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use mail_auth::flate2::Compression;
 use mail_auth::flate2::write::GzEncoder;
-use mail_auth::report::{DkimResult, DmarcResult, SpfResult};
+use mail_auth::report::{Disposition, DkimResult, DmarcResult, SpfResult};
 use mail_auth::zip::ZipWriter;
 use mail_auth::zip::write::SimpleFileOptions;
 
@@ -752,9 +752,41 @@ fn elements_mail_auth_does_not_know_under_the_root_are_cut_so_no_record_is_lost(
     let mut v = b"<feedback><version>1</version><x a='>'>1<y/></x><record>r</record><z/>\
                   <!-- <q> --><extension><e/></extension></feedback>"
         .to_vec();
-    strip_foreign_top_level(&mut v);
+    let scan = scan_xml("t.xml", &v, &limits()).unwrap();
+    cut_ranges(&mut v, &scan.foreign);
     assert_eq!(
         String::from_utf8(v).unwrap(),
         "<feedback><version>1</version><record>r</record><!-- <q> --></feedback>"
     );
+}
+
+#[test]
+fn unknown_elements_under_the_root_count_against_max_records() {
+    let xml = DMARC_XML.replacen("  <record>", "  <x/><y/><z>1</z>\n  <record>", 1);
+    let small = ReportLimits {
+        max_records: 2,
+        ..limits()
+    };
+    let reason = refusal(decode_payload("u.xml", "", xml.as_bytes(), &small));
+    assert!(
+        reason.contains("more than max_records (2) elements mail-auth does not read"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn a_zip_of_thousands_of_members_is_refused_quickly() {
+    // The zip crate reads the whole central directory (bounded by max_attachment) before we
+    // see the count: 20,000 stored members are still refused at once, none inflated.
+    let mut w = ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let stored =
+        SimpleFileOptions::default().compression_method(mail_auth::zip::CompressionMethod::Stored);
+    for i in 0..20_000 {
+        w.start_file(format!("{i}.xml"), stored).unwrap();
+    }
+    let z = w.finish().unwrap().into_inner();
+    let t = Instant::now();
+    let reason = refusal(decode_payload("many.zip", "", &z, &limits()));
+    assert!(reason.contains("zip archive of 20000 members"), "{reason}");
+    assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
 }

@@ -1,10 +1,12 @@
-//! DMARC records (RFC 7489) checked as a receiver applies them: policy, subdomain policy,
-//! `pct`, alignment modes, report destinations, with every fault placed in the record.
-//! Tags the DMARC revision (DMARCbis) drops (`pct`, `rf`, `ri`) are noted, not failed.
+//! DMARC records (RFC 7489, RFC 9989) parsed as a receiver reads them: policy, subdomain
+//! policy, the non-existent subdomain policy (`np`), the public suffix flag (`psd`), test
+//! mode (`t`), `pct`, alignment modes, report destinations, with every fault placed in the
+//! record. Tags RFC 9989 drops (`pct`, `rf`, `ri`) are noted, not failed. Pure: no DNS here
+//! (`discover.rs` finds which record applies).
 
-pub use super::tags::Issue;
-use super::tags::{self, Tag};
 use crate::State;
+pub use crate::dns::tags::Issue;
+use crate::dns::tags::{self, Tag};
 
 /// A parsed DMARC record.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,6 +16,12 @@ pub struct DmarcRecord {
     /// `none`, `quarantine`, `reject`, when valid.
     pub policy: Option<String>,
     pub subdomain_policy: Option<String>,
+    /// `np=`: the policy for subdomains that do not exist (RFC 9989), when valid.
+    pub nonexistent_policy: Option<String>,
+    /// `psd=`: `y` (a public suffix domain's record), `n` (an organizational domain's), `u`.
+    pub psd: Option<char>,
+    /// `t=y`: test mode (RFC 9989): receivers apply the policy one step milder.
+    pub test_mode: bool,
     pub pct: u8,
     /// Aggregate report destinations (`rua`), as written.
     pub rua: Vec<String>,
@@ -45,6 +53,9 @@ impl DmarcRecord {
             tags,
             policy: None,
             subdomain_policy: None,
+            nonexistent_policy: None,
+            psd: None,
+            test_mode: false,
             pct: 100,
             rua: vec![],
             ruf: vec![],
@@ -102,6 +113,8 @@ impl DmarcRecord {
                             self.policy = Some(lv);
                         } else if lname == "sp" {
                             self.subdomain_policy = Some(lv);
+                        } else {
+                            self.nonexistent_policy = Some(lv);
                         }
                     } else {
                         self.issue(
@@ -163,6 +176,34 @@ impl DmarcRecord {
                         format!("`fo={v}`: options are 0, 1, d, s separated by `:`"),
                     );
                 }
+                "psd" => match v.to_ascii_lowercase().as_str() {
+                    "y" => self.psd = Some('y'),
+                    "n" => self.psd = Some('n'),
+                    "u" => self.psd = Some('u'),
+                    _ => self.issue(
+                        State::Warning,
+                        span,
+                        format!(
+                            "`psd={v}`: the value is y, n or u (RFC 9989); receivers ignore it"
+                        ),
+                    ),
+                },
+                "t" => match v.to_ascii_lowercase().as_str() {
+                    "y" => {
+                        self.test_mode = true;
+                        self.issue(
+                            State::Warning,
+                            span,
+                            "t=y (test mode, RFC 9989): receivers apply the policy one step milder (reject as quarantine, quarantine as none)",
+                        );
+                    }
+                    "n" => {}
+                    _ => self.issue(
+                        State::Warning,
+                        span,
+                        format!("`t={v}`: the value is y or n (RFC 9989); receivers ignore it"),
+                    ),
+                },
                 "ri" if v.parse::<u32>().is_err() => {
                     self.issue(
                         State::Warning,
@@ -223,7 +264,10 @@ fn check_uri(uri: &str) -> Result<(), String> {
     let (local, domain) = addr
         .rsplit_once('@')
         .ok_or("a mailto: address needs an @")?;
-    if local.is_empty() || super::spf::domain_spec(domain, false).is_err() || domain.contains('%') {
+    if local.is_empty()
+        || crate::dns::spf::domain_spec(domain, false).is_err()
+        || domain.contains('%')
+    {
         return Err("not a valid mail address".into());
     }
     Ok(())
@@ -247,10 +291,24 @@ mod tests {
         );
         assert!(r.issues.is_empty(), "{:?}", r.issues);
         assert_eq!(r.policy.as_deref(), Some("reject"));
+        assert_eq!(r.subdomain_policy.as_deref(), Some("quarantine"));
+        assert_eq!(
+            (r.nonexistent_policy.as_deref(), r.psd, r.test_mode),
+            (None, None, false)
+        );
         assert_eq!(r.rua_domains(), vec!["example.org", "y.example"]);
         assert!(
             is_dmarc("v=DMARC1; p=none") && !is_dmarc("v=spf1 -all") && !is_dmarc("v=DMARC10;")
         );
+    }
+
+    #[test]
+    fn rfc9989_tags_are_read() {
+        let r = DmarcRecord::parse("v=DMARC1; p=none; sp=quarantine; np=reject; psd=Y; t=y");
+        assert_eq!(r.nonexistent_policy.as_deref(), Some("reject"));
+        assert_eq!(r.psd, Some('y'));
+        assert!(r.test_mode);
+        assert_eq!(DmarcRecord::parse("v=DMARC1; p=none; psd=n").psd, Some('n'));
     }
 
     /// Found by the `dns_records` fuzz target: a TXT string at `_dmarc` starting with a
@@ -289,6 +347,14 @@ mod tests {
             ),
             ("v=DMARC1", State::Critical, "no `p=`"),
             ("v=DMARC1; p=reject; p=none", State::Critical, "twice"),
+            (
+                "v=DMARC1; p=reject; np=drop",
+                State::Critical,
+                "none, quarantine or reject",
+            ),
+            ("v=DMARC1; p=reject; psd=yes", State::Warning, "y, n or u"),
+            ("v=DMARC1; p=reject; t=y", State::Warning, "test mode"),
+            ("v=DMARC1; p=reject; t=maybe", State::Warning, "y or n"),
         ];
         for (t, s, w) in cases {
             let r = DmarcRecord::parse(t);
