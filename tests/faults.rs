@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 use common::faults::*;
 use common::*;
 use hickory_resolver::proto::op::ResponseCode;
-use hickory_resolver::proto::rr::RecordType;
+use hickory_resolver::proto::rr::{Record, RecordType};
+use mailauth_probes::State;
 use serde_json::Value;
 
 /// How much later than its timeout a `run` may end: process start, config, the runner's
@@ -96,26 +97,20 @@ fn expect(records: &[Value], probe: &str, prefix: &str, state: &str, words: &[&s
     );
 }
 
-/// Asserts that probe `probe` decided nothing as OK and that its worst state is `state`.
+/// Asserts that the worst state of probe `probe`'s findings is `state`, "worst" as
+/// [`State::severity`] ranks it (CRITICAL > WARNING > UNKNOWN > OK, the order
+/// `check_mailauth` exits with): an UNKNOWN beside a CRITICAL does not hide it.
 #[track_caller]
 fn worst(records: &[Value], probe: &str, state: &str) {
     let rec = record(records, probe);
-    let states: Vec<&str> = findings(rec)
+    let worst = findings(rec)
         .iter()
-        .map(|f| f["state"].as_str().unwrap())
-        .collect();
-    let rank = |s: &str| {
-        ["OK", "WARNING", "CRITICAL", "UNKNOWN"]
-            .iter()
-            .position(|x| *x == s)
-    };
-    let worst = states
-        .iter()
-        .copied()
-        .max_by_key(|s| rank(s))
-        .unwrap_or("OK");
+        .map(|f| serde_json::from_value::<State>(f["state"].clone()).unwrap())
+        .max_by_key(|s| s.severity())
+        .unwrap_or(State::Ok);
     assert_eq!(
-        worst, state,
+        worst.as_str(),
+        state,
         "{probe}: worst state; findings:\n{:#}",
         rec["outcome"]["findings"]
     );
@@ -248,11 +243,97 @@ fn dns_faults() {
         ("real.faults.test", _) => DnsReply::Records(vec![]),
         _ => DnsReply::Code(ResponseCode::NXDomain),
     });
+    // MX hosts whose AAAA lookup fails while A answers: SERVFAIL (the domain's servers) and
+    // silence (our resolver times out).
+    let half = dns_fault("127.0.10.8", |name, t, _| match (name, t) {
+        ("dns-aaaa-servfail.faults.test" | "dns-aaaa-silent.faults.test", RecordType::MX) => {
+            DnsReply::Records(vec![mx(name, 10, &format!("mx.{name}"))])
+        }
+        ("mx.dns-aaaa-servfail.faults.test", RecordType::A) => {
+            DnsReply::Records(vec![a(name, "127.0.10.80")])
+        }
+        ("mx.dns-aaaa-servfail.faults.test", RecordType::AAAA) => {
+            DnsReply::Code(ResponseCode::ServFail)
+        }
+        ("mx.dns-aaaa-silent.faults.test", RecordType::A) => {
+            DnsReply::Records(vec![a(name, "127.0.10.81")])
+        }
+        ("mx.dns-aaaa-silent.faults.test", RecordType::AAAA) => DnsReply::Silence,
+        _ => DnsReply::Code(ResponseCode::NXDomain),
+    });
+    // An MX host at the head of a chain of 12 aliases, each answered alone (as authoritative
+    // servers of different zones answer): longer than resolvers follow.
+    let alias_long = dns_fault("127.0.10.9", |name, t, _| {
+        let zone = "dns-alias-long.faults.test";
+        if name == zone && t == RecordType::MX {
+            return DnsReply::Records(vec![mx(name, 10, &format!("mx.{zone}"))]);
+        }
+        let next = match name.strip_suffix(&format!(".{zone}")) {
+            Some("mx") => 1,
+            Some(label) => match label.strip_prefix('a').and_then(|n| n.parse::<u32>().ok()) {
+                Some(n) if n < 12 => n + 1,
+                Some(_) => return DnsReply::Records(vec![a(name, "127.0.10.90")]),
+                None => return DnsReply::Code(ResponseCode::NXDomain),
+            },
+            None => return DnsReply::Code(ResponseCode::NXDomain),
+        };
+        DnsReply::Records(vec![cname(name, &format!("a{next}.{zone}"))])
+    });
+    // A "resolver" that is an authoritative server of other zones: every answer a referral.
+    let referral = dns_always("127.0.10.10", || {
+        DnsReply::Referral(vec![ns("faults.test", "ns.elsewhere.test")])
+    });
+    // A zone whose parent names three servers: one serving it, one open recursive server
+    // answering the right data without authority, one answering with a referral.
+    let lame_zone = |name: &str, t: RecordType| -> Vec<Record> {
+        let zone = "dns-lame.faults.test";
+        match (name, t) {
+            (n, RecordType::NS) if n == zone => (1..=3)
+                .map(|i| ns(zone, &format!("ns{i}.{zone}")))
+                .collect(),
+            (n, RecordType::SOA) if n == zone => vec![soa(zone, 7)],
+            (n, RecordType::TXT) if n == zone => vec![txt(zone, &["v=spf1 -all"])],
+            ("ns1.dns-lame.faults.test", RecordType::A) => vec![a(name, "127.0.10.53")],
+            ("ns2.dns-lame.faults.test", RecordType::A) => vec![a(name, "127.0.10.54")],
+            ("ns3.dns-lame.faults.test", RecordType::A) => vec![a(name, "127.0.10.55")],
+            _ => vec![],
+        }
+    };
+    let lame_resolver = dns_fault("127.0.10.11", move |n, t, _| {
+        DnsReply::Records(lame_zone(n, t))
+    });
+    let _lame_servers = [
+        dns_fault_at("127.0.10.53:53", move |n, t, _| {
+            DnsReply::Records(lame_zone(n, t))
+        }),
+        dns_fault_at("127.0.10.54:53", move |n, t, _| {
+            DnsReply::Unauthoritative(lame_zone(n, t))
+        }),
+        dns_fault_at("127.0.10.55:53", |_, _, _| {
+            DnsReply::Referral(vec![ns("faults.test", "ns.elsewhere.test")])
+        }),
+    ];
 
     let mut config = format!(
         "global:\n  resolver: [\"{}\"]\nprobes:\n",
         silent.resolver()
     );
+    for (name, dns) in [
+        ("dns-aaaa-servfail", &half),
+        ("dns-aaaa-silent", &half),
+        ("dns-alias-long", &alias_long),
+        ("dns-referral", &referral),
+    ] {
+        config.push_str(&dns_probe(name, &format!("{name}.faults.test"), dns));
+    }
+    config.push_str(
+        &dns_probe("dns-lame", "dns-lame.faults.test", &lame_resolver)
+            .replace("nameservers: false", "nameservers: true"),
+    );
+    config.push_str(&format!(
+        "  - name: transport-aaaa-servfail\n    kind: transport\n    timeout: 2s\n    resolver: [\"{}\"]\n    targets: [mx.dns-aaaa-servfail.faults.test]\n",
+        half.resolver()
+    ));
     for (name, dns) in [
         ("dns-silent", &silent),
         ("dns-servfail", &servfail),
@@ -307,6 +388,92 @@ fn dns_faults() {
     );
     expect(&r, "dns-alias-mx", host, "OK", &["127.0.10.70"]);
 
+    // An MX host whose AAAA lookup fails: its own finding naming IPv6, the IPv4 address
+    // still checked. SERVFAIL is the domain's (CRITICAL); our resolver's silence, UNKNOWN.
+    let host = "mx.dns-aaaa-servfail.faults.test";
+    expect(
+        &r,
+        "dns-aaaa-servfail",
+        &format!("mx:address:{host}"),
+        "CRITICAL",
+        &["AAAA lookup of", "SERVFAIL", "IPv6-preferring senders"],
+    );
+    expect(
+        &r,
+        "dns-aaaa-servfail",
+        &format!("mx:host:{host}"),
+        "OK",
+        &["127.0.10.80"],
+    );
+    expect(
+        &r,
+        "dns-aaaa-silent",
+        "mx:address:mx.dns-aaaa-silent.faults.test",
+        "UNKNOWN",
+        &["AAAA lookup of", "our resolver", "IPv6"],
+    );
+    expect(
+        &r,
+        "dns-aaaa-silent",
+        "mx:host:mx.dns-aaaa-silent.faults.test",
+        "OK",
+        &["127.0.10.81"],
+    );
+    // Our resolver's UNKNOWN beside the domain's CRITICAL (it publishes no SPF record): the
+    // run is CRITICAL, as check_mailauth exits.
+    worst(&r, "dns-aaaa-silent", "CRITICAL");
+    // The transport probe says so too, and still connects over IPv4.
+    expect(
+        &r,
+        "transport-aaaa-servfail",
+        &format!("address:{host}"),
+        "CRITICAL",
+        &["AAAA lookup of", "SERVFAIL", "IPv6"],
+    );
+    expect(
+        &r,
+        "transport-aaaa-servfail",
+        &format!("smtp:{host}/127.0.10.80"),
+        "CRITICAL",
+        &["cannot connect"],
+    );
+    // An alias chain longer than resolvers follow is the domain's fault, not "no address".
+    expect(
+        &r,
+        "dns-alias-long",
+        "mx:host:mx.dns-alias-long.faults.test",
+        "CRITICAL",
+        &[
+            "CNAME chain longer than 8 aliases",
+            "a1.dns-alias-long.faults.test",
+        ],
+    );
+    // A referral is not "no record": our resolver does not recurse, nothing is decided.
+    expect(&r, "dns-referral", "spf:record", "UNKNOWN", &["referral"]);
+    // Lame delegation: a server answering without authority (an open recursive server, the
+    // right data) and one answering with a referral are lame; one other answers: WARNING.
+    expect(
+        &r,
+        "dns-lame",
+        "ns:ns1.dns-lame.faults.test/127.0.10.53",
+        "OK",
+        &["serial 7"],
+    );
+    expect(
+        &r,
+        "dns-lame",
+        "ns:ns2.dns-lame.faults.test/127.0.10.54",
+        "WARNING",
+        &["lame", "AA bit clear"],
+    );
+    expect(
+        &r,
+        "dns-lame",
+        "ns:ns3.dns-lame.faults.test/127.0.10.55",
+        "WARNING",
+        &["lame", "referral"],
+    );
+
     // A DNSBL that does not answer properly is our means failing: UNKNOWN, never "not
     // listed".
     for p in [
@@ -326,6 +493,42 @@ fn dns_faults() {
         "CRITICAL",
         &["127.0.0.4"],
     );
+}
+
+/// One resolver serves every run of the daemon (`Runtime`, src/runner.rs), each run through
+/// `Resolver::for_run`. mail-auth's SPF evaluation (`check_host()`, also DKIM and ARC
+/// verification) reads DNS through hickory's resolver: a record changed between two runs must
+/// be seen by the second, as the stub resolver's lookups see it, never a copy an earlier run
+/// left in a cache (the record's TTL here is 60 s).
+#[test]
+fn each_run_reads_records_afresh() {
+    use mailauth_probes::dns::spf_check::check_host;
+    use mailauth_probes::resolver::{Resolver, Upstream};
+    use std::sync::{Arc, Mutex};
+    let published = Arc::new(Mutex::new("v=spf1 ip4:192.0.2.1 -all"));
+    let record = published.clone();
+    let dns = dns_fault("127.0.10.12", move |name, t, _| match (name, t) {
+        ("fresh.faults.test", RecordType::TXT) => {
+            DnsReply::Records(vec![txt(name, &[*record.lock().unwrap()])])
+        }
+        _ => DnsReply::Code(ResponseCode::NXDomain),
+    });
+    let resolver = Resolver::new(&Upstream::Servers(vec![dns.addr]), Duration::from_secs(1))
+        .expect("resolver");
+    let ip = "192.0.2.1".parse().unwrap();
+    let (helo, sender) = ("mail.fresh.faults.test", "probe@fresh.faults.test");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let first = resolver.for_run();
+        assert_eq!(check_host(&first, ip, helo, sender).await, "pass");
+        *published.lock().unwrap() = "v=spf1 -all";
+        let second = resolver.for_run();
+        assert_eq!(
+            check_host(&second, ip, helo, sender).await,
+            "fail",
+            "the second run read the first run's record"
+        );
+    });
 }
 
 // ---------------------------------------------------------------------------------------
@@ -701,7 +904,25 @@ fn mta_sts_faults() {
         .zip(servers)
         .map(|((_, ip), h)| tcp_fault(&format!("{ip}:443"), Some(tls.clone()), h))
         .collect();
+    // Domains whose MX the transport probe checks: one announces MTA-STS but its policy
+    // host refuses connections (nothing listens on 127.0.12.25:443), one has no `_mta-sts`
+    // record. Their MX host refuses SMTP: neither is protected by DANE.
     let dns = dns_fault("127.0.12.54", |name, t, _| {
+        match (name, t) {
+            ("sts-refused.faults.test" | "sts-none.faults.test", RecordType::MX) => {
+                return DnsReply::Records(vec![mx(name, 10, &format!("mx.{name}"))]);
+            }
+            ("_mta-sts.sts-refused.faults.test", RecordType::TXT) => {
+                return DnsReply::Records(vec![txt(name, &["v=STSv1; id=20250101"])]);
+            }
+            ("mta-sts.sts-refused.faults.test", RecordType::A) => {
+                return DnsReply::Records(vec![a(name, "127.0.12.25")]);
+            }
+            ("mx.sts-refused.faults.test" | "mx.sts-none.faults.test", RecordType::A) => {
+                return DnsReply::Records(vec![a(name, "127.0.12.26")]);
+            }
+            _ => {}
+        }
         let domain = name
             .trim_start_matches("_mta-sts.")
             .trim_start_matches("mta-sts.");
@@ -729,7 +950,33 @@ fn mta_sts_faults() {
             &dns_probe(d, &format!("{d}.faults.test"), &dns).replace("timeout: 2s", "timeout: 3s"),
         );
     }
+    config.push_str(
+        "  - name: sts-transport\n    kind: transport\n    timeout: 3s\n    domains: [sts-refused.faults.test, sts-none.faults.test]\n    targets: [sts-refused.faults.test, sts-none.faults.test]\n",
+    );
     let r = run_config(&config, Duration::from_secs(3));
+
+    // Announced but not fetchable: whether the MX can be downgraded is undecided (senders
+    // with a cached policy enforce it), and the text says why; not "no MTA-STS".
+    expect(
+        &r,
+        "sts-refused.faults.test",
+        "strippable:mx.sts-refused.faults.test",
+        "UNKNOWN",
+        &[
+            "undecided",
+            "announces MTA-STS",
+            "could not be fetched",
+            "127.0.12.25:443",
+        ],
+    );
+    // No `_mta-sts` record: no MTA-STS, the `unprotected` state.
+    expect(
+        &r,
+        "sts-none.faults.test",
+        "strippable:mx.sts-none.faults.test",
+        "WARNING",
+        &["neither DANE nor"],
+    );
 
     expect(&r, "sts-good", "mta-sts:policy", "OK", &["mode enforce"]);
     expect(&r, "sts-good", "mta-sts:cert", "OK", &["verifies"]);

@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hickory_resolver::proto::op::{Message, MessageType, ResponseCode};
-use hickory_resolver::proto::rr::rdata::{A, CNAME, MX, TXT};
+use hickory_resolver::proto::rr::rdata::{A, AAAA, CNAME, MX, NS, SOA, TXT};
 use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
 
 /// The longest a fault server keeps a connection open (silence, slow drip): far beyond any
@@ -483,6 +483,12 @@ pub enum DnsReply {
     Code(ResponseCode),
     /// TC=1 with these records, as a server whose answer did not fit UDP.
     Truncated(Vec<Record>),
+    /// NOERROR, no answer, these records (NS) in the authority section and AA clear: a
+    /// referral, as a server that does not serve the name sends.
+    Referral(Vec<Record>),
+    /// NOERROR with these answer records and AA clear: the answer of a recursive or caching
+    /// server, not of an authority.
+    Unauthoritative(Vec<Record>),
     /// These bytes, whatever they are (TCP: behind a length prefix).
     Raw(Vec<u8>),
     /// Nothing.
@@ -526,6 +532,25 @@ pub fn dns_fault(
             break (udp, tcp);
         }
     };
+    serve_dns(udp, tcp, answer)
+}
+
+/// [`dns_fault`] on a fixed address, e.g. `127.0.10.53:53` for a nameserver the dns probe
+/// asks directly (it asks port 53; binding it needs root, as the tests run).
+pub fn dns_fault_at(
+    addr: &str,
+    answer: impl Fn(&str, RecordType, Via) -> DnsReply + Send + Sync + 'static,
+) -> DnsFault {
+    let udp = UdpSocket::bind(addr).unwrap_or_else(|e| panic!("bind {addr}/udp: {e}"));
+    let tcp = TcpListener::bind(addr).unwrap_or_else(|e| panic!("bind {addr}/tcp: {e}"));
+    serve_dns(udp, tcp, answer)
+}
+
+fn serve_dns(
+    udp: UdpSocket,
+    tcp: TcpListener,
+    answer: impl Fn(&str, RecordType, Via) -> DnsReply + Send + Sync + 'static,
+) -> DnsFault {
     let addr = udp.local_addr().unwrap();
     let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
     let answer: Arc<Answer> = Arc::new(answer);
@@ -604,6 +629,14 @@ fn dns_respond(
             resp.add_answers(r);
         }
         DnsReply::Code(c) => resp.metadata.response_code = c,
+        DnsReply::Referral(ns) => {
+            resp.metadata.authoritative = false;
+            resp.add_authorities(ns);
+        }
+        DnsReply::Unauthoritative(r) => {
+            resp.metadata.authoritative = false;
+            resp.add_answers(r);
+        }
         DnsReply::Truncated(r) => {
             resp.metadata.truncation = true;
             resp.add_answers(r);
@@ -629,8 +662,30 @@ pub fn a(owner: &str, ip: &str) -> Record {
     Record::from_rdata(name(owner), 60, RData::A(A(ip.parse().unwrap())))
 }
 
+pub fn aaaa(owner: &str, ip: &str) -> Record {
+    Record::from_rdata(name(owner), 60, RData::AAAA(AAAA(ip.parse().unwrap())))
+}
+
 pub fn mx(owner: &str, preference: u16, host: &str) -> Record {
     Record::from_rdata(name(owner), 60, RData::MX(MX::new(preference, name(host))))
+}
+
+pub fn ns(owner: &str, host: &str) -> Record {
+    Record::from_rdata(name(owner), 60, RData::NS(NS(name(host))))
+}
+
+/// The SOA of zone `owner`, with this serial.
+pub fn soa(owner: &str, serial: u32) -> Record {
+    let soa = SOA::new(
+        name(&format!("ns1.{owner}")),
+        name(&format!("hostmaster.{owner}")),
+        serial,
+        3600,
+        600,
+        86400,
+        60,
+    );
+    Record::from_rdata(name(owner), 60, RData::SOA(soa))
 }
 
 pub fn cname(owner: &str, target: &str) -> Record {

@@ -16,7 +16,7 @@ use hickory_resolver::proto::dnssec::{Proof, TrustAnchors, Verifier};
 use hickory_resolver::proto::rr::{DNSClass, LowerName, Name, RData, Record, RecordType};
 
 use super::{failure_state, failure_text};
-use crate::resolver::{DnsFailure, Resolver};
+use crate::resolver::{DnsFailure, Resolver, weakest};
 use crate::{Finding, State};
 
 /// What the DNSSEC checks found, for the report.
@@ -122,45 +122,35 @@ pub async fn check(
                 })
                 .collect::<Vec<_>>();
             let f = if let Some(Err(f)) = worst.iter().find(|p| p.is_err()) {
-                Finding::new(
-                    "dnssec:validation",
-                    failure_state(f),
-                    format!("validating {domain}: {}", failure_text(f)),
-                )
-            } else {
-                let proof = worst
-                    .iter()
-                    .filter_map(|p| p.as_ref().ok())
-                    .min()
-                    .copied()
-                    .unwrap_or(Proof::Indeterminate);
-                facts.validated = Some(proof == Proof::Secure);
-                match proof {
-                    Proof::Secure => Finding::new(
+                // A validating upstream answers SERVFAIL both for a bogus zone and for one
+                // whose chain it cannot fetch: the chain, asked with CD, tells which.
+                let gap = match f {
+                    DnsFailure::ServFail | DnsFailure::Timeout | DnsFailure::Other(_) => {
+                        chain_gap(&zone, anchor_text, r).await
+                    }
+                    _ => None,
+                };
+                match gap {
+                    Some(why) => cannot_validate(domain, &why),
+                    None => Finding::new(
                         "dnssec:validation",
-                        State::Ok,
-                        format!("{domain} validates (DNSSEC secure)"),
-                    ),
-                    Proof::Bogus => Finding::new(
-                        "dnssec:validation",
-                        State::Critical,
-                        format!(
-                            "DNSSEC validation of {domain} fails (bogus): validating resolvers answer SERVFAIL, mail to and SPF/DKIM of the domain break"
-                        ),
-                    ),
-                    Proof::Insecure => Finding::new(
-                        "dnssec:validation",
-                        State::Warning,
-                        format!(
-                            "{zone} is signed but has no chain of trust from the anchor (is its DS published at the parent?)"
-                        ),
-                    ),
-                    Proof::Indeterminate => Finding::new(
-                        "dnssec:validation",
-                        State::Unknown,
-                        format!("DNSSEC status of {domain} could not be determined"),
+                        failure_state(f),
+                        format!("validating {domain}: {}", failure_text(f)),
                     ),
                 }
+            } else {
+                let proof = weakest(worst.iter().filter_map(|p| p.as_ref().ok().copied()))
+                    .unwrap_or(Proof::Indeterminate);
+                // hickory calls a chain it could not fetch (a parent unreachable, SERVFAIL
+                // from our resolver for a DS or DNSKEY) bogus too: ask for the chain ourselves.
+                let gap = if proof == Proof::Bogus {
+                    chain_gap(&zone, anchor_text, r).await
+                } else {
+                    None
+                };
+                let (f, validated) = verdict(domain, &zone, proof, gap);
+                facts.validated = validated;
+                f
             };
             out.push(f);
         }
@@ -235,6 +225,105 @@ pub async fn check(
         out.push(Finding::new("dnssec:rrsig", state, what));
     }
     (out, facts)
+}
+
+/// The `dnssec:validation` finding for the weakest proof of the domain's answers, and
+/// whether it validated (`None` when undecided). `gap`: why the chain of trust could not be
+/// fetched, when it could not ([`chain_gap`]): a Bogus proof is then ours to doubt, not the
+/// zone's fault.
+fn verdict(domain: &str, zone: &str, proof: Proof, gap: Option<String>) -> (Finding, Option<bool>) {
+    match (proof, gap) {
+        (Proof::Bogus, Some(why)) => (cannot_validate(domain, &why), None),
+        (Proof::Secure, _) => (
+            Finding::new(
+                "dnssec:validation",
+                State::Ok,
+                format!("{domain} validates (DNSSEC secure)"),
+            ),
+            Some(true),
+        ),
+        (Proof::Bogus, None) => (
+            Finding::new(
+                "dnssec:validation",
+                State::Critical,
+                format!(
+                    "DNSSEC validation of {domain} fails (bogus): validating resolvers answer SERVFAIL, mail to and SPF/DKIM of the domain break"
+                ),
+            ),
+            Some(false),
+        ),
+        (Proof::Insecure, _) => (
+            Finding::new(
+                "dnssec:validation",
+                State::Warning,
+                format!(
+                    "{zone} is signed but has no chain of trust from the anchor (is its DS published at the parent?)"
+                ),
+            ),
+            Some(false),
+        ),
+        (Proof::Indeterminate, _) => (
+            Finding::new(
+                "dnssec:validation",
+                State::Unknown,
+                format!("DNSSEC status of {domain} could not be determined"),
+            ),
+            None,
+        ),
+    }
+}
+
+fn cannot_validate(domain: &str, why: &str) -> Finding {
+    Finding::new(
+        "dnssec:validation",
+        State::Unknown,
+        format!("could not validate {domain}: {why}"),
+    )
+}
+
+/// Why the chain of trust from `zone` up to its anchor (a zone named in `anchor_text`, or
+/// the root) cannot be fetched through our resolver, if it cannot: the first DNSKEY or DS
+/// set on the way that our resolver does not give us (asked with CD, so a validating
+/// upstream hands over even what does not validate). A negative answer is an answer (no DS:
+/// an insecure delegation), not a gap.
+async fn chain_gap(zone: &str, anchor_text: Option<&str>, r: &Resolver) -> Option<String> {
+    let anchors: Vec<String> = anchor_text
+        .unwrap_or("")
+        .lines()
+        .filter_map(|l| l.split(';').next()?.split_whitespace().next())
+        .map(|owner| owner.trim_end_matches('.').to_ascii_lowercase())
+        .collect();
+    let mut at = zone.trim_end_matches('.').to_ascii_lowercase();
+    loop {
+        let name = Name::from_ascii(format!("{at}.")).ok()?;
+        let shown = if at.is_empty() {
+            "the root"
+        } else {
+            at.as_str()
+        };
+        let top = at.is_empty() || anchors.contains(&at);
+        let mut sets = vec![RecordType::DNSKEY];
+        if !top {
+            sets.push(RecordType::DS);
+        }
+        for t in sets {
+            match r.raw_records(name.clone(), t, true).await {
+                Err(f) if !f.is_negative_answer() => {
+                    return Some(format!(
+                        "our resolver could not fetch the {t} set of {shown} ({f}): the chain of trust cannot be built, so the zone is not known to be bogus"
+                    ));
+                }
+                _ => {}
+            }
+        }
+        if top {
+            return None;
+        }
+        at = at
+            .split_once('.')
+            .map(|(_, p)| p.to_string())
+            .unwrap_or_default();
+    }
 }
 
 /// A resolver validating `name`'s zone from `anchor_text` (DS/DNSKEY zone-file text; `None`:
@@ -398,4 +487,77 @@ fn build_anchors(
         }
     }
     Ok(anchors)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_resolver::proto::op::{Message, MessageType, ResponseCode};
+    use std::net::SocketAddr;
+    use std::time::Duration;
+
+    #[test]
+    fn bogus_is_critical_whatever_else_is_undecided() {
+        let proof = weakest([Proof::Secure, Proof::Indeterminate, Proof::Bogus]).unwrap();
+        let (f, validated) = verdict("example.test", "example.test", proof, None);
+        assert_eq!(
+            (f.state, validated),
+            (State::Critical, Some(false)),
+            "{f:?}"
+        );
+        assert!(f.summary.contains("bogus"));
+        let proof = weakest([Proof::Secure, Proof::Indeterminate]).unwrap();
+        let (f, validated) = verdict("example.test", "example.test", proof, None);
+        assert_eq!((f.state, validated), (State::Unknown, None));
+        // A chain we could not fetch: we cannot call the zone bogus.
+        let gap = Some("our resolver could not fetch the DS set of example.test".into());
+        let (f, validated) = verdict("example.test", "example.test", Proof::Bogus, gap);
+        assert_eq!((f.state, validated), (State::Unknown, None));
+        assert!(
+            f.summary
+                .starts_with("could not validate example.test: our resolver could not fetch")
+        );
+    }
+
+    /// A DNS server on loopback: silent for DS questions about `silent_ds`, NODATA
+    /// (authoritative, with no records) for everything else.
+    async fn chain_server(silent_ds: &'static str) -> SocketAddr {
+        let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = socket.local_addr().unwrap();
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 4096];
+            while let Ok((n, from)) = socket.recv_from(&mut buf).await {
+                let q = Message::from_vec(&buf[..n]).unwrap();
+                let query = &q.queries[0];
+                if query.query_type() == RecordType::DS && query.name().to_ascii() == silent_ds {
+                    continue;
+                }
+                let mut reply = q.clone();
+                reply.metadata.message_type = MessageType::Response;
+                reply.metadata.authoritative = true;
+                reply.metadata.response_code = ResponseCode::NoError;
+                let _ = socket.send_to(&reply.to_vec().unwrap(), from).await;
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn a_chain_our_resolver_cannot_fetch_is_named() {
+        let upstream = |a| crate::resolver::Upstream::Servers(vec![a]);
+        let server = chain_server("example.test.").await;
+        let r = Resolver::new(&upstream(server), Duration::from_millis(300)).unwrap();
+        let gap = chain_gap("mail.example.test", None, &r).await.unwrap();
+        assert!(gap.contains("DS set of example.test"), "{gap}");
+        assert!(gap.contains("no answer within"), "{gap}");
+        // Every set answered (NODATA is an answer): nothing missing up to the root.
+        let server = chain_server("nothing.").await;
+        let r = Resolver::new(&upstream(server), Duration::from_millis(300)).unwrap();
+        assert_eq!(chain_gap("mail.example.test", None, &r).await, None);
+        // An anchor at example.test: nothing above it is asked.
+        let server = chain_server("test.").await;
+        let r = Resolver::new(&upstream(server), Duration::from_millis(300)).unwrap();
+        let anchor = "example.test. 3600 IN DS 1 13 2 00";
+        assert_eq!(chain_gap("mail.example.test", Some(anchor), &r).await, None);
+    }
 }

@@ -104,7 +104,10 @@ pub struct DnsReport {
 /// The state for a record we could not fetch.
 pub(crate) fn failure_state(f: &DnsFailure) -> State {
     match f {
-        DnsFailure::ServFail | DnsFailure::Refused | DnsFailure::CnameLoop(_) => State::Critical,
+        DnsFailure::ServFail
+        | DnsFailure::Refused
+        | DnsFailure::CnameLoop(_)
+        | DnsFailure::AliasChainTooLong(_) => State::Critical,
         _ => State::Unknown,
     }
 }
@@ -114,11 +117,43 @@ pub(crate) fn failure_text(f: &DnsFailure) -> String {
         DnsFailure::ServFail | DnsFailure::Refused => format!(
             "the domain's nameservers answered {f}: receivers get a temporary error (temperror) and defer or reject"
         ),
-        DnsFailure::CnameLoop(_) => {
+        DnsFailure::CnameLoop(_) | DnsFailure::AliasChainTooLong(_) => {
             format!("the domain publishes a {f}: no resolver can answer, receivers get an error")
+        }
+        // Our resolver sent us elsewhere: it is not recursing for us, so we learnt nothing.
+        DnsFailure::Referral => {
+            format!("our resolver answered with {f}: is the configured resolver a recursive one?")
         }
         other => format!("our resolver could not get an answer: {other}"),
     }
+}
+
+/// The finding for a host whose A or AAAA lookup failed while the other family gave
+/// addresses (`check` is the caller's, e.g. `mx:address:<host>`): CRITICAL when the domain's
+/// servers fail (senders of that family get a temporary error), UNKNOWN when our resolver
+/// did not answer. Never silent: "every address" would otherwise be one family's.
+pub(crate) fn family_failed(
+    check: String,
+    host: &str,
+    (asked, f): &(hickory_resolver::proto::rr::RecordType, DnsFailure),
+) -> Finding {
+    let family = if *asked == hickory_resolver::proto::rr::RecordType::AAAA {
+        "IPv6"
+    } else {
+        "IPv4"
+    };
+    let state = failure_state(f);
+    let summary = if state == State::Critical {
+        format!(
+            "{asked} lookup of {host} failed: {f}: {family}-preferring senders get a temporary error"
+        )
+    } else {
+        format!(
+            "{asked} lookup of {host}: {}; its {family} addresses are not checked",
+            failure_text(f)
+        )
+    };
+    Finding::new(check, state, summary)
 }
 
 fn location(record: String, text: &str, start: usize, end: usize) -> Location {
@@ -529,7 +564,14 @@ async fn mx_checks(
             ));
             continue;
         }
-        let (ips, aliases) = r.ips_via(host).await;
+        let crate::resolver::Addresses {
+            ips,
+            aliases,
+            failed,
+        } = r.ips_via(host).await;
+        if let Some(failed) = &failed {
+            out.push(family_failed(format!("mx:address:{host}"), host, failed));
+        }
         if !aliases.is_empty() {
             out.push(Finding::new(
                 check.clone(),

@@ -1,7 +1,9 @@
 //! Every authoritative nameserver of the domain, asked directly at each of its addresses:
-//! SOA serial, SPF/DMARC TXT and MX. One that times out, SERVFAILs, REFUSEs or serves a
-//! different answer is its own finding: WARNING while others answer, CRITICAL when none
-//! does. A receiver's "SPF TempError" comes from exactly this.
+//! SOA serial, SPF/DMARC TXT and MX. One that times out, SERVFAILs, REFUSEs, is lame or
+//! serves a different answer is its own finding: WARNING while others answer, CRITICAL when
+//! none does. A receiver's "SPF TempError" comes from exactly this. Lame: the server does
+//! not answer as an authority for the zone: no SOA, a referral, or an answer with the AA bit
+//! clear (a recursive server, right data or not); resolvers skip such a server.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -195,16 +197,29 @@ async fn ask(
     };
     // Our stub resolver asks only this address, its four questions over one socket.
     let server = StubResolver::new(vec![SocketAddr::new(ip, 53)], attempt).for_run();
-    match server.soa_serial(domain).await {
-        Ok(s) => {
+    match server.soa(domain).await {
+        Ok(soa) if soa.authoritative => {
             res.up = true;
-            res.serial = Some(s);
+            res.serial = Some(soa.serial);
+        }
+        Ok(soa) => {
+            // The right data, perhaps, but not as an authority: a recursive or caching server
+            // the parent names for the zone. Resolvers take such a server as lame and move to
+            // the next (or SERVFAIL when every one is), so it counts as not answering.
+            res.serial = Some(soa.serial);
+            res.error = Some(
+                "is lame: it answers without authority (AA bit clear), as a recursive or caching server does, not as a server of the zone".into(),
+            );
+            return (res, String::new());
         }
         Err(f) => {
             res.error = Some(match f {
                 DnsFailure::Timeout => "does not answer (timeout)".into(),
                 DnsFailure::NxDomain | DnsFailure::NoData => {
                     "does not serve the zone (lame: no SOA)".into()
+                }
+                DnsFailure::Referral => {
+                    "does not serve the zone (lame: it answers with a referral)".into()
                 }
                 other => format!("answers {other}"),
             });

@@ -3,10 +3,11 @@
 //! with errors that say what happened: NXDOMAIN, NODATA, SERVFAIL, REFUSED, timeout. A DNSBL, a
 //! DNS posture check and a sender's resolver all need those told apart. Plain lookups go
 //! through our own [`StubResolver`] (one exchange per question, no cache); hickory's resolver
-//! is kept for what needs its machinery: DNSSEC validation and mail-auth's SPF evaluation.
+//! is kept for what needs its machinery: DNSSEC validation and mail-auth's SPF evaluation,
+//! a fresh one for each probe run so its cache never outlives the run.
 
 mod stub;
-pub use stub::StubResolver;
+pub use stub::{Soa, StubResolver};
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -41,6 +42,16 @@ pub enum DnsFailure {
     /// order): nobody can resolve it.
     #[error("CNAME loop: {}", .0.join(" → "))]
     CnameLoop(Vec<String>),
+    /// The name is an alias whose chain of CNAMEs is longer than resolvers follow (the names,
+    /// in order, as far as we followed them).
+    #[error("CNAME chain longer than {} aliases: {}", stub::MAX_ALIASES, .0.join(" → "))]
+    AliasChainTooLong(Vec<String>),
+    /// NOERROR with no answer and no SOA, NS records in the authority section and AA clear:
+    /// the server sent us elsewhere instead of answering. From a recursive resolver this
+    /// means it does not recurse for us; from a server the parent names as authoritative, a
+    /// lame delegation. Not NODATA: it says nothing about whether the record exists.
+    #[error("a referral, not an answer (the server does not answer for this name)")]
+    Referral,
     #[error("{0}")]
     Other(String),
 }
@@ -86,6 +97,21 @@ fn kind_of(e: &NetError) -> &'static str {
     }
 }
 
+/// The addresses of a host, A and AAAA asked together ([`StubResolver::ips_via`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Addresses {
+    /// Every address found; or, when neither family gave one, why (the failure rather than
+    /// the negative answer when one family failed and the other had nothing).
+    pub ips: Result<Vec<std::net::IpAddr>, DnsFailure>,
+    /// The alias targets the lookup went through (empty unless the name is a CNAME).
+    pub aliases: Vec<String>,
+    /// A family whose lookup failed (SERVFAIL, REFUSED, timeout, ...; not NXDOMAIN or
+    /// NODATA) while the other gave addresses, which `ips` then holds alone: the record type
+    /// asked (A or AAAA) and why. Senders of that family meet the failure; a caller must
+    /// report it, not take the other family's addresses as "every address".
+    pub failed: Option<(RecordType, DnsFailure)>,
+}
+
 /// Where the resolver sends its queries.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Upstream {
@@ -99,7 +125,31 @@ pub enum Upstream {
 /// hickory resolver for DNSSEC validation and mail-auth.
 pub struct Resolver {
     inner: TokioResolver,
+    /// How `inner` was built, to build a fresh one for each run ([`Resolver::for_run`]).
+    recipe: std::sync::Arc<Recipe>,
     stub: StubResolver,
+}
+
+/// What a hickory resolver is built from.
+struct Recipe {
+    config: ResolverConfig,
+    opts: ResolverOpts,
+    anchors: Option<std::sync::Arc<hickory_resolver::proto::dnssec::TrustAnchors>>,
+}
+
+impl Recipe {
+    fn build(&self) -> Result<TokioResolver, Error> {
+        let mut builder = TokioResolver::builder_with_config(
+            self.config.clone(),
+            TokioRuntimeProvider::default(),
+        )
+        .with_options(self.opts.clone())
+        .with_tls_config(unused_tls_config());
+        if let Some(a) = &self.anchors {
+            builder = builder.with_trust_anchor(a.clone());
+        }
+        builder.build().map_err(|e| Error::Resolver(e.to_string()))
+    }
 }
 
 impl std::ops::Deref for Resolver {
@@ -174,27 +224,33 @@ impl Resolver {
             })
             .collect();
         opts.validate = anchors.is_some();
-        let mut builder =
-            TokioResolver::builder_with_config(config, TokioRuntimeProvider::default())
-                .with_options(opts)
-                .with_tls_config(unused_tls_config());
-        if let Some(a) = anchors {
-            builder = builder.with_trust_anchor(std::sync::Arc::new(a));
-        }
-        let inner = builder
-            .build()
-            .map_err(|e| Error::Resolver(e.to_string()))?;
+        let recipe = std::sync::Arc::new(Recipe {
+            config,
+            opts,
+            anchors: anchors.map(std::sync::Arc::new),
+        });
         Ok(Resolver {
-            inner,
+            inner: recipe.build()?,
+            recipe,
             stub: StubResolver::new(servers, attempt_timeout),
         })
     }
 
     /// This resolver for one probe run: plain lookups remember their replies until the run
-    /// ends ([`StubResolver::for_run`]); hickory's side is shared as it is.
+    /// ends ([`StubResolver::for_run`]), and hickory's resolver (mail-auth's SPF, DKIM and
+    /// ARC lookups) is a new one whose cache lives as long as the run: so a record changed
+    /// since the last run is seen by this one, and no part of a run reads a copy an earlier
+    /// run left in a cache.
     pub fn for_run(&self) -> Resolver {
+        let inner = self.recipe.build().unwrap_or_else(|e| {
+            // It was built from the same recipe before; should that fail now, the shared
+            // resolver (and its cache) beats no resolver.
+            tracing::warn!("a resolver for the run: {e}; using the shared one");
+            self.inner.clone()
+        });
         Resolver {
-            inner: self.inner.clone(),
+            inner,
+            recipe: self.recipe.clone(),
             stub: self.stub.for_run(),
         }
     }
@@ -219,13 +275,13 @@ impl Resolver {
     ) -> Result<hickory_resolver::proto::dnssec::Proof, DnsFailure> {
         use hickory_resolver::proto::dnssec::Proof;
         match self.inner.lookup(absolute(name)?, rtype).await {
-            Ok(l) => Ok(l
-                .answers()
-                .iter()
-                .filter(|r| r.record_type() == rtype)
-                .map(|r| r.proof)
-                .min_by_key(|p| *p as u8)
-                .unwrap_or(Proof::Indeterminate)),
+            Ok(l) => Ok(weakest(
+                l.answers()
+                    .iter()
+                    .filter(|r| r.record_type() == rtype)
+                    .map(|r| r.proof),
+            )
+            .unwrap_or(Proof::Indeterminate)),
             Err(NetError::Dns(DnsError::DnssecBogus)) => Ok(Proof::Bogus),
             Err(e) => Err(DnsFailure::from(e)),
         }
@@ -249,11 +305,11 @@ impl Resolver {
             Err(NetError::Dns(DnsError::DnssecBogus)) => return Ok((vec![], Proof::Bogus)),
             Err(e) => return Err(DnsFailure::from(e)),
         };
-        let mut proof = Proof::Secure;
+        let mut proofs = vec![];
         let mut v = vec![];
         for r in lookup.answers() {
             if let RData::TLSA(t) = &r.data {
-                proof = proof.min(r.proof);
+                proofs.push(r.proof);
                 v.push((
                     u8::from(t.cert_usage),
                     u8::from(t.selector),
@@ -262,10 +318,9 @@ impl Resolver {
                 ));
             }
         }
-        if v.is_empty() {
-            Err(DnsFailure::NoData)
-        } else {
-            Ok((v, proof))
+        match weakest(proofs) {
+            Some(proof) if !v.is_empty() => Ok((v, proof)),
+            _ => Err(DnsFailure::NoData),
         }
     }
 
@@ -273,6 +328,22 @@ impl Resolver {
     pub fn hickory(&self) -> &TokioResolver {
         &self.inner
     }
+}
+
+/// The weakest of some DNSSEC proofs: Bogus (the zone's signatures or chain are wrong) before
+/// Indeterminate (nothing could be proved either way), then Insecure, then Secure. Not
+/// hickory's `Ord`, which puts Indeterminate below Bogus, so that a Bogus beside an
+/// Indeterminate would read as "could not tell".
+pub fn weakest(
+    proofs: impl IntoIterator<Item = hickory_resolver::proto::dnssec::Proof>,
+) -> Option<hickory_resolver::proto::dnssec::Proof> {
+    use hickory_resolver::proto::dnssec::Proof;
+    proofs.into_iter().min_by_key(|p| match p {
+        Proof::Bogus => 0,
+        Proof::Indeterminate => 1,
+        Proof::Insecure => 2,
+        Proof::Secure => 3,
+    })
 }
 
 /// The TLS client configuration hickory requires of every resolver it builds, for encrypted

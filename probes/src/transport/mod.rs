@@ -94,6 +94,59 @@ pub struct Protection {
     pub host: String,
     pub dane: bool,
     pub mta_sts: bool,
+    /// Why MTA-STS could not be judged: the domain announces a policy (`_mta-sts` record)
+    /// that could not be fetched, or the record could not be read. Senders holding a cached
+    /// policy still enforce it, new ones do not: unless DANE protects the host, whether it
+    /// is strippable is undecided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mta_sts_undecided: Option<String>,
+}
+
+impl Protection {
+    /// Whether a sender may fall back to plaintext: `None` when undecided.
+    pub fn strippable(&self) -> Option<bool> {
+        if self.dane || self.mta_sts {
+            Some(false)
+        } else if self.mta_sts_undecided.is_some() {
+            None
+        } else {
+            Some(true)
+        }
+    }
+}
+
+/// The domain's MTA-STS policy as the transport probe knows it.
+#[derive(Debug, Clone)]
+enum StsPolicy {
+    /// No `_mta-sts` record (or not a domain target): no MTA-STS.
+    None,
+    Fetched(crate::mta_sts::Policy),
+    /// Announced but not fetched, or the announcement unreadable: why.
+    Undecided(String),
+}
+
+/// The MTA-STS policy of `domain` as a sender finds it: the `_mta-sts` TXT record first
+/// (RFC 8461 3.1: a record starting `v=STSv1`), the policy only when it announces one.
+async fn sts_policy(domain: &str, ctx: &ProbeContext) -> StsPolicy {
+    use crate::resolver::DnsFailure;
+    let name = format!("_mta-sts.{domain}");
+    match ctx.deadline.run(ctx.resolver.txt(&name)).await {
+        Err(_) => {
+            return StsPolicy::Undecided(format!("{name}: no answer before the deadline"));
+        }
+        Ok(Err(DnsFailure::NxDomain | DnsFailure::NoData)) => return StsPolicy::None,
+        Ok(Err(f)) => return StsPolicy::Undecided(format!("the record {name} is unreadable: {f}")),
+        Ok(Ok(records)) if !records.iter().any(|t| t.starts_with("v=STSv1")) => {
+            return StsPolicy::None;
+        }
+        Ok(Ok(_)) => {}
+    }
+    match crate::mta_sts::fetch(domain, ctx).await.policy {
+        Ok(p) => StsPolicy::Fetched(p),
+        Err(why) => StsPolicy::Undecided(format!(
+            "{domain} announces MTA-STS ({name}) but its policy could not be fetched: {why}"
+        )),
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -150,13 +203,13 @@ pub async fn probe(settings: &TransportSettings, target: &str, ctx: &ProbeContex
                 ));
             }
         };
-        let policy = crate::mta_sts::fetch(&host, ctx).await.policy.ok();
+        let policy = sts_policy(&host, ctx).await;
         for (_, mx_host) in mx {
             mx_checks(
                 settings,
                 &mx_host,
                 Some(&host),
-                policy.as_ref(),
+                &policy,
                 ctx,
                 &mut report,
                 &mut findings,
@@ -165,7 +218,19 @@ pub async fn probe(settings: &TransportSettings, target: &str, ctx: &ProbeContex
         }
     } else {
         match port {
-            25 => mx_checks(settings, &host, None, None, ctx, &mut report, &mut findings).await,
+            25 => {
+                let none = StsPolicy::None;
+                mx_checks(
+                    settings,
+                    &host,
+                    None,
+                    &none,
+                    ctx,
+                    &mut report,
+                    &mut findings,
+                )
+                .await
+            }
             587 | 465 | 993 | 143 => {
                 service_checks(settings, &host, port, ctx, &mut report, &mut findings).await
             }
@@ -194,27 +259,48 @@ fn split_target(t: &str) -> Result<(String, u16), String> {
     Ok((h, p))
 }
 
-/// Addresses of `host` (A and AAAA), or the finding why there are none.
-async fn addresses(host: &str, ctx: &ProbeContext) -> Result<Vec<IpAddr>, Finding> {
+/// Addresses of `host` (A and AAAA), or the finding why there are none; a family whose
+/// lookup failed while the other answered adds its own finding to `findings`.
+async fn addresses(
+    host: &str,
+    ctx: &ProbeContext,
+    findings: &mut Vec<Finding>,
+) -> Result<Vec<IpAddr>, Finding> {
     if let Ok(ip) = host.parse::<IpAddr>() {
         return Ok(vec![ip]);
     }
-    match ctx.deadline.run(ctx.resolver.ips(host)).await {
+    match ctx
+        .deadline
+        .run(ctx.resolver.ips_via(host))
+        .await
+        .map(|a| (a.ips, a.failed))
+    {
         Err(_) => Err(Finding::new(
             format!("address:{host}"),
             State::Unknown,
             format!("no address for {host} before the deadline"),
         )),
-        Ok(Ok(v)) if !v.is_empty() => Ok(v),
-        Ok(Ok(_))
-        | Ok(Err(crate::resolver::DnsFailure::NxDomain | crate::resolver::DnsFailure::NoData)) => {
-            Err(Finding::new(
-                format!("address:{host}"),
-                State::Critical,
-                format!("{host} has no address: senders cannot connect"),
-            ))
+        Ok((Ok(v), failed)) if !v.is_empty() => {
+            // One family failed: the other's addresses are probed, and the failure told.
+            if let Some(failed) = &failed {
+                findings.push(crate::dns::family_failed(
+                    format!("address:{host}"),
+                    host,
+                    failed,
+                ));
+            }
+            Ok(v)
         }
-        Ok(Err(f)) => Err(Finding::new(
+        Ok((Ok(_), _))
+        | Ok((
+            Err(crate::resolver::DnsFailure::NxDomain | crate::resolver::DnsFailure::NoData),
+            _,
+        )) => Err(Finding::new(
+            format!("address:{host}"),
+            State::Critical,
+            format!("{host} has no address: senders cannot connect"),
+        )),
+        Ok((Err(f), _)) => Err(Finding::new(
             format!("address:{host}"),
             crate::dns::failure_state(&f),
             format!("addresses of {host}: {f}"),
@@ -232,12 +318,12 @@ async fn mx_checks(
     settings: &TransportSettings,
     host: &str,
     domain: Option<&str>,
-    policy: Option<&crate::mta_sts::Policy>,
+    policy: &StsPolicy,
     ctx: &ProbeContext,
     report: &mut TransportReport,
     findings: &mut Vec<Finding>,
 ) {
-    let addrs = match addresses(host, ctx).await {
+    let addrs = match addresses(host, ctx, findings).await {
         Ok(a) => a,
         Err(f) => {
             findings.push(f);
@@ -342,7 +428,11 @@ async fn mx_checks(
     }
     // MTA-STS: enforce, this MX covered, and its certificate verifies.
     let mut sts = false;
-    if let Some(p) = policy {
+    let undecided = match policy {
+        StsPolicy::Undecided(why) => Some(why.clone()),
+        _ => None,
+    };
+    if let StsPolicy::Fetched(p) = policy {
         let covered = p.mx.iter().any(|pat| crate::mta_sts::mx_matches(pat, host));
         if p.mode == crate::mta_sts::Mode::Enforce && covered {
             if all_verified {
@@ -373,19 +463,28 @@ async fn mx_checks(
             State::Ok,
             format!("{host} cannot be downgraded: MTA-STS (enforce) protects it"),
         ),
-        (false, false) => Finding::new(
-            check,
-            settings.unprotected,
-            format!(
-                "{host} can be downgraded: neither DANE nor an enforced MTA-STS policy makes senders refuse plaintext"
+        (false, false) => match &undecided {
+            // Senders with the policy cached enforce it, new ones cannot fetch it.
+            Some(why) => Finding::new(
+                check,
+                State::Unknown,
+                format!("whether {host} can be downgraded is undecided: no DANE, and {why}"),
             ),
-        ),
+            None => Finding::new(
+                check,
+                settings.unprotected,
+                format!(
+                    "{host} can be downgraded: neither DANE nor an enforced MTA-STS policy makes senders refuse plaintext"
+                ),
+            ),
+        },
     };
     findings.push(f);
     report.protection.push(Protection {
         host: host.to_string(),
         dane,
         mta_sts: sts,
+        mta_sts_undecided: undecided,
     });
 }
 
@@ -563,7 +662,7 @@ async fn service_checks(
     report: &mut TransportReport,
     findings: &mut Vec<Finding>,
 ) {
-    let addrs = match addresses(host, ctx).await {
+    let addrs = match addresses(host, ctx, findings).await {
         Ok(a) => a,
         Err(f) => {
             findings.push(f);

@@ -181,3 +181,45 @@ fn an_undelivered_run_adds_no_observation_and_no_placement() {
     assert!(!text.contains("mailauth_roundtrip_placement{"), "{text}");
     assert!(!text.contains("mailauth_roundtrip_last_success_timestamp_seconds{"));
 }
+
+#[test]
+fn strippable_is_absent_when_mta_sts_is_undecided() {
+    use mailauth_probes::transport::{Protection, TransportReport};
+    let protection = |host: &str, dane, undecided: Option<&str>| Protection {
+        host: host.into(),
+        dane,
+        mta_sts: false,
+        mta_sts_undecided: undecided.map(String::from),
+    };
+    let report = TransportReport {
+        endpoints: vec![],
+        protection: vec![
+            protection("plain.test", false, None),
+            protection("dane.test", true, Some("policy host refused")),
+            protection("undecided.test", false, Some("policy host refused")),
+        ],
+    };
+    let outcome = Outcome::new(vec![], Report::Transport(Box::new(report)));
+    let text = encode(
+        vec![RunRecord {
+            probe: "t".into(),
+            kind: "transport".into(),
+            target: "example.test".into(),
+            finished_at: 1.0,
+            outcome: Arc::new(outcome),
+            history: None,
+        }],
+        None,
+    );
+    assert!(
+        text.contains("mailauth_tls_strippable{target=\"plain.test\"} 1"),
+        "{text}"
+    );
+    // DANE protects whatever MTA-STS says.
+    assert!(
+        text.contains("mailauth_tls_strippable{target=\"dane.test\"} 0"),
+        "{text}"
+    );
+    // Announced MTA-STS whose policy could not be fetched: neither 1 nor 0.
+    assert!(!text.contains("target=\"undecided.test\""), "{text}");
+}

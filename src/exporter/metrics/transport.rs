@@ -49,7 +49,8 @@ pub(super) fn encode(
     // Per (host, port): STARTTLS offered on every address; the certificate verifies on all.
     let mut offered: BTreeMap<(String, u16), (f64, bool)> = BTreeMap::new();
     let mut verified: BTreeMap<(String, u16), (f64, bool)> = BTreeMap::new();
-    let mut strippable: BTreeMap<String, (f64, bool)> = BTreeMap::new();
+    // Per MX host: the latest run's answer; `None` (no series) when it was undecided.
+    let mut strippable: BTreeMap<String, (f64, Option<bool>)> = BTreeMap::new();
     for (r, t) in reports(records) {
         for e in &t.endpoints {
             let key = (e.host.clone(), e.port);
@@ -63,9 +64,9 @@ pub(super) fn encode(
         for p in &t.protection {
             let entry = strippable
                 .entry(p.host.clone())
-                .or_insert((r.finished_at, false));
+                .or_insert((r.finished_at, None));
             if r.finished_at >= entry.0 {
-                *entry = (r.finished_at, !(p.dane || p.mta_sts));
+                *entry = (r.finished_at, p.strippable());
             }
         }
     }
@@ -96,11 +97,11 @@ pub(super) fn encode(
     gauges(
         enc,
         "mailauth_tls_strippable",
-        &snap.help("1 when neither DANE nor an enforced MTA-STS policy stops senders from falling back to plaintext for this MX, 0 when one does"),
+        &snap.help("1 when neither DANE nor an enforced MTA-STS policy stops senders from falling back to plaintext for this MX, 0 when one does; absent when undecided (MTA-STS announced but its policy could not be fetched)"),
         None,
         strippable
             .into_iter()
-            .map(|(h, (_, s))| (vec![("target", h)], f64::from(u8::from(s))))
+            .filter_map(|(h, (_, s))| Some((vec![("target", h)], f64::from(u8::from(s?)))))
             .collect(),
     )
 }
