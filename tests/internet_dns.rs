@@ -196,7 +196,6 @@ fn psd_record_on_the_suffix_applies_below_it() {
 }
 
 #[test]
-#[ignore = "needs the AAAA lookup failure finding of branch dnsfix (7f0e60a; passes with it merged)"]
 fn mx_host_whose_aaaa_lookups_servfail_has_its_own_finding_naming_ipv6() {
     let rec = dns_run("v6fail.net", "");
     let named: Vec<_> = findings(&rec)
@@ -219,7 +218,6 @@ fn mx_host_whose_aaaa_lookups_servfail_has_its_own_finding_naming_ipv6() {
 }
 
 #[test]
-#[ignore = "needs the unfetchable MTA-STS policy of branch dnsfix (7f0e60a; passes with it merged)"]
 fn mta_sts_policy_host_that_refuses_leaves_strippable_undecided() {
     // stsdown.net's MX is relay.lab.test (STARTTLS, no TLSA), which is also the lab's open
     // relay: the relay test is off, so only the MTA-STS question is left open.
@@ -243,7 +241,6 @@ fn mta_sts_policy_host_that_refuses_leaves_strippable_undecided() {
 }
 
 #[test]
-#[ignore = "needs the lame-server check of branch dnsfix (7f0e60a; passes with it merged)"]
 fn lame_delegation_to_a_recursive_server_is_named_lame() {
     let rec = dns_run("lame.net", "");
     let by = |addr: &str| {
@@ -259,7 +256,7 @@ fn lame_delegation_to_a_recursive_server_is_named_lame() {
 }
 
 #[test]
-#[ignore = "needs the probe to tell a validating resolver's SERVFAIL apart (ask again with CD=1: bogus data, or no chain at all); dnsfix a9a9b8b does it only against authoritative servers"]
+#[ignore = "needs the probe to tell a validating resolver's SERVFAIL apart (ask again with CD=1: bogus data, or no chain at all); main (dnsfix a9a9b8b) does it only against authoritative servers"]
 fn lapsed_signatures_are_critical_bogus() {
     let rec = dns_run("lapsed.net", "");
     let v = one(&rec, "dnssec:validation");
@@ -270,7 +267,7 @@ fn lapsed_signatures_are_critical_bogus() {
 }
 
 #[test]
-#[ignore = "needs the probe to tell a validating resolver's SERVFAIL apart (ask again with CD=1: bogus data, or no chain at all); dnsfix a9a9b8b does it only against authoritative servers"]
+#[ignore = "needs the probe to tell a validating resolver's SERVFAIL apart (ask again with CD=1: bogus data, or no chain at all); main (dnsfix a9a9b8b) does it only against authoritative servers"]
 fn zone_whose_parent_we_cannot_reach_is_unknown_with_the_reason() {
     let rec = dns_run("island.offline.net", "");
     let v = one(&rec, "dnssec:validation");
