@@ -2,8 +2,8 @@
 # Shared settings and helpers of the loopback lab. Sourced (never run) by contrib/lab/{up,down},
 # every contrib/lab/parts/<part> and every contrib/lab/selftest-<part>.
 #
-# Contract (see PLAN.md): `up` takes the lock and runs `parts/<p> up` for keys dns web mail imap
-# faults; `down` runs `parts/<p> down` in reverse. Parts do not take the lock (up/down hold it
+# Contract (see PLAN.md): `up` takes the lock and runs `parts/<p> up` for keys dns resolver web
+# mail imap faults; `down` runs `parts/<p> down` in reverse. Parts do not take the lock (up/down hold it
 # on fd 9); a part run by hand may call lab_lock_unless_held. Every process a part starts must
 # get `9>&-` (lab_daemon_start does it), or it keeps the lock after up exits.
 #
@@ -54,11 +54,14 @@
 #                                  $LAB_DIR/apt.log). contrib/install-deps installs them all up front.
 #   lab_resolv_nameservers         the `nameserver` addresses of /etc/resolv.conf, one a line
 #                                  (glibc's default 127.0.0.1 and ::1 if it names none)
-#   lab_leak_count_family 4|6      packets counted so far by the leak chain (empty if none)
+#   lab_leak_count_chain 4|6 CHAIN packets counted so far by an iptables chain (empty if none)
+#   lab_leak_count_family 4|6      packets counted so far by the leak chain (empty if none),
+#                                  plus (IPv4) Unbound's packets leaving loopback
 #   lab_knotd_pid                  PID of ns1's knotd if it runs (from its PID file)
 #   lab_dns_ready                  true once ns1 answers every zone and serves lab.test. signed
 #   lab_dnskey_records ZONE        the served DNSKEY RRset of ZONE, one record a line
 #   lab_kdig ARGS...               kdig @ns1 (127.0.1.53) with short timeouts; never the host resolver
+#   lab_zone_file ZONE             the file name of ZONE's zone file ("root.zone" for ".")
 #
 # State dir layout (README.md has all of it):
 #   $LAB_DIR/run/              every PID file (dns-ns1.pid, web-mta-sts.pid, ...), addr/ markers
@@ -67,13 +70,15 @@
 #   $LAB_DIR/knot/             ns1: knot.conf, zones/ (rendered), db/ (DNSSEC keys), run/, knotd.log
 #   $LAB_DIR/knot2/            ns2 (secondary of ns1 for lab.test. and flaky.test.)
 #   $LAB_DIR/knot3/            nsfail (flaky.test. configured but never loadable: SERVFAIL)
+#   $LAB_DIR/presigned/        keys and signed files of lapsed.net. and offline.net.
+#   $LAB_DIR/unbound/          the resolver: unbound.conf, root.hints, control socket, log
 
 LAB_DIR="${MAILAUTH_LAB_DIR:-/tmp/mailauth-lab}"
 LAB_SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 LAB_RUN="$LAB_DIR/run"
 LAB_LOG_DIR="$LAB_DIR/log"
 LAB_ENV_FILE="$LAB_DIR/env"
-LAB_PARTS=(keys dns web mail imap faults)
+LAB_PARTS=(keys dns resolver web mail imap faults)
 
 # Files of the keys part (PLAN.md).
 LAB_PKI="$LAB_DIR/pki"
@@ -85,6 +90,9 @@ LAB_DNS_IP=127.0.1.53        # ns1
 LAB_DNS2_IP=127.0.2.53       # ns2
 LAB_DNS_FAIL_IP=127.0.3.53   # nsfail
 LAB_DNS_SILENT_IP=127.0.4.53 # nssilent
+LAB_DNS_V6FAIL_IP=127.0.5.53 # ns.v6.v6fail.net: answers A, SERVFAIL for AAAA (part faults)
+LAB_RESOLVER_IP=127.0.1.54   # Unbound: the lab's validating recursive resolver (part resolver)
+LAB_STS_DOWN_IP=127.0.1.81   # mta-sts.stsdown.net: nothing listens (connection refused)
 LAB_DNS_PORT=53
 LAB_MX_IP=127.0.1.25
 LAB_SUBMIT_IP=127.0.1.26
@@ -97,12 +105,25 @@ LAB_STRIP_IP=127.0.1.32
 # iptables chain (IPv4, and IPv6 if resolv.conf names an IPv6 server) counting packets to the
 # host's resolvers: made by part faults, read by contrib/lab/resolver-leaks.
 LAB_LEAK_CHAIN=MAILAUTH_LAB_LEAKS
+# iptables chain (IPv4) counting packets Unbound (user unbound) sends outside 127.0.0.0/8: made
+# by part resolver before Unbound starts; contrib/lab/resolver-leaks adds it to the count.
+LAB_UNBOUND_CHAIN=MAILAUTH_LAB_UNBOUND_OUT
 
 LAB_SIGNED_ZONE=lab.test
-# Every zone ns1 serves; each has contrib/lab/zones/<zone>.zone or <zone>.zone.in (a template).
-LAB_ZONES=(lab.test flaky.test 1.0.127.in-addr.arpa
+# Every zone ns1 serves; each has contrib/lab/zones/<zone>.zone or <zone>.zone.in (a template);
+# the root zone "." is contrib/lab/zones/root.zone.in. Parents come before their children.
+LAB_ZONES=(. test net uk co.uk arpa
+    lab.test flaky.test 1.0.127.in-addr.arpa
     1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.ip6.arpa
-    dnsbl.test dbl.test everything.test refusing.test outside.test)
+    dnsbl.test dbl.test everything.test refusing.test outside.test
+    example.co.uk charity.org.uk v6fail.net stsdown.net lame.net lapsed.net island.offline.net)
+# Zones Knot signs itself (ECDSA P-256, keys made with keymgr before the first load, so the
+# parents' DS records are known when the zone files are rendered).
+LAB_SIGNED_ZONES=(. test net uk co.uk lab.test example.co.uk island.offline.net)
+# Zones signed once by dnssec-signzone with a validity that ended in the past (served as they
+# are: lapsed signatures), and zones whose keys exist but that no reachable server serves.
+LAB_LAPSED_ZONES=(lapsed.net)
+LAB_UNSERVED_SIGNED_ZONES=(offline.net)
 # Zones ns2 serves (secondary of ns1, by zone transfer).
 LAB_ZONES2=(lab.test flaky.test)
 
@@ -118,6 +139,17 @@ KNOT3_DIR="$LAB_DIR/knot3"          # nsfail
 KNOT3_CONF="$KNOT3_DIR/knot.conf"
 KNOT3_PIDFILE="$LAB_RUN/dns-nsfail.pid"
 ANCHOR_DIR="$LAB_DIR/anchors"
+# The lab root's trust anchor (what the lab's resolvers and probes start from, as the real
+# root's key is in production): DS, DNSKEY and delv forms.
+ANCHOR_ROOT_DS="$ANCHOR_DIR/root.ds"
+ANCHOR_ROOT_DNSKEY="$ANCHOR_DIR/root.dnskey"
+ANCHOR_ROOT_DELV="$ANCHOR_DIR/root.delv.conf"
+# Keys of the zones of LAB_LAPSED_ZONES and LAB_UNSERVED_SIGNED_ZONES (dnssec-keygen; kept).
+PRESIGNED_DIR="$LAB_DIR/presigned"
+# Unbound (part resolver).
+UNBOUND_DIR="$LAB_DIR/unbound"
+UNBOUND_CONF="$UNBOUND_DIR/unbound.conf"
+UNBOUND_PIDFILE="$LAB_RUN/resolver-unbound.pid"
 ANCHOR_DS="$ANCHOR_DIR/$LAB_SIGNED_ZONE.ds"
 ANCHOR_DNSKEY="$ANCHOR_DIR/$LAB_SIGNED_ZONE.dnskey"
 ANCHOR_DELV="$ANCHOR_DIR/$LAB_SIGNED_ZONE.delv.conf"
@@ -316,12 +348,19 @@ lab_resolv_nameservers() {
     printf '%s\n' "$out"
 }
 
-lab_leak_count_family() {
+lab_leak_count_chain() { # FAMILY CHAIN
     local cmd=iptables
     [[ $1 == 6 ]] && cmd=ip6tables
     command -v "$cmd" >/dev/null 2>&1 || return 0
-    { "$cmd" -w 10 -n -v -x -L "$LAB_LEAK_CHAIN" 2>/dev/null || true; } \
+    { "$cmd" -w 10 -n -v -x -L "$2" 2>/dev/null || true; } \
         | awk 'NR > 2 && $1 ~ /^[0-9]+$/ { n += $1; f = 1 } END { if (f) print n + 0 }'
+}
+lab_leak_count_family() {
+    local n u
+    n=$(lab_leak_count_chain "$1" "$LAB_LEAK_CHAIN")
+    [[ -n $n && $1 == 4 ]] || { printf '%s' "$n${n:+$'\n'}"; return 0; }
+    u=$(lab_leak_count_chain 4 "$LAB_UNBOUND_CHAIN")
+    echo $((n + ${u:-0}))
 }
 
 # kdig against a lab server only (ns1 unless LAB_KDIG_SERVER is set); never the host resolver.
@@ -329,13 +368,15 @@ lab_kdig() {
     kdig @"${LAB_KDIG_SERVER:-$LAB_DNS_IP}" -p "$LAB_DNS_PORT" +time=1 +retry=1 "$@"
 }
 
+lab_zone_file() { if [[ $1 == . ]]; then echo root.zone; else echo "${1%.}.zone"; fi; }
+
 # PID of ns1's knotd (from its PID file) if it runs with this lab's config.
 lab_knotd_pid() { lab_pidfile_pid "$KNOT_PIDFILE" " $KNOT_CONF "; }
 # True once every zone answers its SOA on ns1 and the signed zone is served signed.
 lab_dns_ready() {
     local z
     for z in "${LAB_ZONES[@]}"; do
-        [[ -n $(lab_kdig +short "$z." SOA 2>/dev/null) ]] || return 1
+        [[ -n $(lab_kdig +short "${z%.}." SOA 2>/dev/null) ]] || return 1
     done
     lab_kdig +dnssec +noall +answer "$LAB_SIGNED_ZONE." DNSKEY 2>/dev/null \
         | awk '$4 == "RRSIG" { found = 1 } END { exit !found }'

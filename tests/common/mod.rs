@@ -18,6 +18,9 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 pub const LAB_DNS: &str = "127.0.1.53:53";
+/// The lab's validating recursive resolver (Unbound, contrib/lab/parts/resolver), which starts
+/// at the lab root as a production resolver starts at the real one.
+pub const LAB_RESOLVER: &str = "127.0.1.54:53";
 
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -51,6 +54,13 @@ pub fn lab_dir() -> PathBuf {
 /// The lab's DNSSEC trust anchor for lab.test, as DS records.
 pub fn lab_anchor_ds() -> String {
     lab_dir().join("anchors/lab.test.ds").display().to_string()
+}
+
+/// The lab ROOT's DNSSEC trust anchor, as DNSKEY records: what the probes of
+/// contrib/lab/config.yaml validate from (the lab's resolver takes its DS form, root.ds), as
+/// production validates from the real root's key.
+pub fn lab_root_anchor() -> String {
+    lab_dir().join("anchors/root.dnskey").display().to_string()
 }
 
 /// The lab's test CA (PEM).
