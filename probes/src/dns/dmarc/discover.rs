@@ -220,9 +220,9 @@ pub async fn discover<D: Dns>(dns: &D, domain: &str) -> Discovery {
         let at = level.domain.clone();
         let rec = DmarcRecord::parse(&text);
         let mut exists = None;
-        let np_differs = rec.nonexistent_policy.is_some()
-            && rec.nonexistent_policy != rec.subdomain_policy.clone().or(rec.policy.clone());
-        if np_differs {
+        // Existence is asked whenever `np=` is published, even where it gives the same as
+        // `sp=`/`p=`: the finding then names the tag a receiver applies to this name.
+        if rec.nonexistent_policy.is_some() {
             match domain_exists(dns, domain).await {
                 Ok(e) => exists = Some(e),
                 Err(f) => {
@@ -479,6 +479,17 @@ mod tests {
         );
         let d = run(&fake, "www.example.co.uk");
         assert_eq!(d.applied.unwrap().policy, Some(("sp", "quarantine".into())));
+    }
+
+    #[test]
+    fn np_is_named_for_a_subdomain_that_does_not_exist_even_when_it_equals_p() {
+        let fake = Fake::default().with("example.co.uk", &["v=DMARC1; p=reject; np=reject"]);
+        let d = run(&fake, "nosuch.example.co.uk");
+        let a = d.applied.as_ref().unwrap();
+        assert_eq!(
+            (a.policy.clone(), a.exists),
+            (Some(("np", "reject".into())), Some(false))
+        );
     }
 
     #[test]
